@@ -1,0 +1,358 @@
+// The cpu backend's primitives: memory, pointwise evaluation and per-channel
+// reduction with OpenMP, GEMM through Eigen, convolution as im2col + GEMM per
+// sample (batch-parallel), pooling, and softmax cross-entropy. Activations are
+// kept in NCHW. This is the reference path the fast kernels are checked against.
+#pragma once
+
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <string>
+
+#include "../../core/backend.hpp"
+#include "../../core/error.hpp"
+#include "../../core/geometry.hpp"
+#include "../../core/workspace.hpp"
+
+namespace laminar {
+
+namespace cpu_detail {
+
+template <class T>
+using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using MatrixMap = Eigen::Map<Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <class T>
+using ConstMatrixMap = Eigen::Map<const Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+// Wider accumulator for sums over many elements: float sums in double.
+template <class T>
+using Accumulator = std::conditional_t<(sizeof(T) < sizeof(double)), double, T>;
+
+// Unrolls one sample's receptive fields into a (patch, out_pixels) matrix.
+template <class T>
+void im2col(const ConvGeometry& g, const T* x /* (C, H, W) */, T* col /* (C*KH*KW, OH*OW) */) {
+  for (int c = 0; c < g.in_channels; ++c)
+    for (int ky = 0; ky < g.kernel_h; ++ky)
+      for (int kx = 0; kx < g.kernel_w; ++kx) {
+        T* row = col + ((long(c) * g.kernel_h + ky) * g.kernel_w + kx) * g.out_pixels();
+        const T* plane = x + long(c) * g.in_pixels();
+        for (int oy = 0; oy < g.out_height; ++oy) {
+          T* out = row + long(oy) * g.out_width;
+          const int iy = oy * g.stride_h - g.pad_top + ky;
+          if (iy < 0 || iy >= g.height) {
+            std::fill(out, out + g.out_width, T(0));
+            continue;
+          }
+          const T* in = plane + long(iy) * g.width;
+          for (int ox = 0; ox < g.out_width; ++ox) {
+            const int ix = ox * g.stride_w - g.pad_left + kx;
+            out[ox] = (ix >= 0 && ix < g.width) ? in[ix] : T(0);
+          }
+        }
+      }
+}
+
+// The adjoint of im2col: adds each column entry back onto the pixel it came from.
+template <class T>
+void col2im_add(const ConvGeometry& g, const T* col, T* dx /* (C, H, W) */) {
+  for (int c = 0; c < g.in_channels; ++c)
+    for (int ky = 0; ky < g.kernel_h; ++ky)
+      for (int kx = 0; kx < g.kernel_w; ++kx) {
+        const T* row = col + ((long(c) * g.kernel_h + ky) * g.kernel_w + kx) * g.out_pixels();
+        T* plane = dx + long(c) * g.in_pixels();
+        for (int oy = 0; oy < g.out_height; ++oy) {
+          const int iy = oy * g.stride_h - g.pad_top + ky;
+          if (iy < 0 || iy >= g.height) continue;
+          const T* in = row + long(oy) * g.out_width;
+          T* out = plane + long(iy) * g.width;
+          for (int ox = 0; ox < g.out_width; ++ox) {
+            const int ix = ox * g.stride_w - g.pad_left + kx;
+            if (ix >= 0 && ix < g.width) out[ix] += in[ox];
+          }
+        }
+      }
+}
+
+// C (m, n) = alpha * op(A) op(B) + beta * C, all row-major.
+template <class T>
+void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, T alpha, const T* a, int lda,
+          const T* b, int ldb, T beta, T* c, int ldc) {
+  MatrixMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
+  const ConstMatrixMap<T> A(a, transpose_a ? k : m, transpose_a ? m : k, Eigen::OuterStride<>(lda));
+  const ConstMatrixMap<T> B(b, transpose_b ? n : k, transpose_b ? k : n, Eigen::OuterStride<>(ldb));
+  if (beta == T(0))
+    C.setZero();
+  else if (beta != T(1))
+    C *= beta;
+  if (!transpose_a && !transpose_b) C.noalias() += alpha * A * B;
+  if (!transpose_a && transpose_b) C.noalias() += alpha * A * B.transpose();
+  if (transpose_a && !transpose_b) C.noalias() += alpha * A.transpose() * B;
+  if (transpose_a && transpose_b) C.noalias() += alpha * A.transpose() * B.transpose();
+}
+
+}  // namespace cpu_detail
+
+template <>
+struct ops<cpu> {
+  static constexpr bool available = true;
+
+  // --- memory ---------------------------------------------------------------
+  static void* allocate(std::size_t bytes) {
+    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p && bytes) throw Error("cpu: out of memory allocating " + std::to_string(bytes) + " bytes");
+    return p;
+  }
+  static void deallocate(void* p) { std::free(p); }
+  template <class T>
+  static void copy_to_device(T* dst, const T* src, long n) {
+    if (n) std::memcpy(dst, src, std::size_t(n) * sizeof(T));
+  }
+  template <class T>
+  static void copy_to_host(T* dst, const T* src, long n) {
+    if (n) std::memcpy(dst, src, std::size_t(n) * sizeof(T));
+  }
+  template <class T>
+  static void copy(T* dst, const T* src, long n) {
+    if (n) std::memcpy(dst, src, std::size_t(n) * sizeof(T));
+  }
+  template <class T>
+  static void fill(T* dst, long n, T value) {
+    std::fill(dst, dst + n, value);
+  }
+
+  // --- pointwise --------------------------------------------------------------
+  // Calls f(i) for every i in [0, n); each call writes only its own outputs.
+  template <class F>
+  static void parallel_for(long n, const F& f) {
+#pragma omp parallel for simd schedule(static) if (n > 4096)
+    for (long i = 0; i < n; ++i) f(i);
+  }
+
+  template <class T, class E>
+  static void eval(T* out, long n, const E& e) {
+#pragma omp parallel for simd schedule(static) if (n > 4096)
+    for (long i = 0; i < n; ++i) out[i] = T(e(i));
+  }
+
+  // out[c] = sum over samples and pixels of e at the elements of channel c of an
+  // (N, C, pixels) tensor.
+  template <class T, class E>
+  static void sum_per_channel(T* out, int batch, int channels, long pixels, const E& e) {
+    using Acc = cpu_detail::Accumulator<T>;
+#pragma omp parallel for schedule(static) if (long(batch) * channels * pixels > 16384)
+    for (int c = 0; c < channels; ++c) {
+      Acc total = 0;
+      for (int n = 0; n < batch; ++n) {
+        const long base = (long(n) * channels + c) * pixels;
+        Acc partial = 0;
+#pragma omp simd reduction(+ : partial)
+        for (long p = 0; p < pixels; ++p) partial += Acc(e(base + p));
+        total += partial;
+      }
+      out[c] = T(total);
+    }
+  }
+
+  // --- dense algebra ------------------------------------------------------------
+  template <class T>
+  static void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, T alpha, const T* a,
+                   int lda, const T* b, int ldb, T beta, T* c, int ldc) {
+    cpu_detail::gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+
+  // y (N, Cout, OH, OW) = conv(x (N, Cin, H, W), w (Cout, Cin*KH*KW)) + bias (Cout)
+  template <class T>
+  static void conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w,
+                             const T* bias, T* y, Workspace<cpu>& ws) {
+    const long K = g.patch(), P = g.out_pixels();
+    const bool direct = g.is_pointwise();
+    T* cols = direct ? nullptr : ws.get<T>(std::size_t(omp_get_max_threads()) * K * P);
+#pragma omp parallel
+    {
+      T* col = direct ? nullptr : cols + omp_get_thread_num() * K * P;
+#pragma omp for schedule(static)
+      for (int n = 0; n < batch; ++n) {
+        const T* xn = x + long(n) * g.in_channels * g.in_pixels();
+        if (!direct) cpu_detail::im2col(g, xn, col);
+        T* yn = y + long(n) * g.out_channels * P;
+        cpu_detail::gemm(false, false, g.out_channels, int(P), int(K), T(1), w, int(K),
+                         direct ? xn : col, int(P), T(0), yn, int(P));
+        if (bias)
+          for (int c = 0; c < g.out_channels; ++c)
+            for (long p = 0; p < P; ++p) yn[c * P + p] += bias[c];
+      }
+    }
+  }
+
+  // dx (N, Cin, H, W) = conv^T(dy, w)
+  template <class T>
+  static void conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w,
+                                   T* dx, Workspace<cpu>& ws) {
+    const long K = g.patch(), P = g.out_pixels();
+    const bool direct = g.is_pointwise();
+    T* cols = direct ? nullptr : ws.get<T>(std::size_t(omp_get_max_threads()) * K * P);
+#pragma omp parallel
+    {
+      T* col = direct ? nullptr : cols + omp_get_thread_num() * K * P;
+#pragma omp for schedule(static)
+      for (int n = 0; n < batch; ++n) {
+        T* dxn = dx + long(n) * g.in_channels * g.in_pixels();
+        const T* dyn = dy + long(n) * g.out_channels * P;
+        if (direct) {
+          cpu_detail::gemm(true, false, int(K), int(P), g.out_channels, T(1), w, int(K), dyn,
+                           int(P), T(0), dxn, int(P));
+        } else {
+          cpu_detail::gemm(true, false, int(K), int(P), g.out_channels, T(1), w, int(K), dyn,
+                           int(P), T(0), col, int(P));
+          std::fill(dxn, dxn + g.in_channels * g.in_pixels(), T(0));
+          cpu_detail::col2im_add(g, col, dxn);
+        }
+      }
+    }
+  }
+
+  // dw (Cout, Cin*KH*KW) = sum_n dy_n col_n^T ; dbias (Cout) = sum dy. Each thread
+  // accumulates its own partial sums, reduced once at the end.
+  template <class T>
+  static void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy,
+                                      T* dw, T* dbias, Workspace<cpu>& ws) {
+    const long K = g.patch(), P = g.out_pixels(), C = g.out_channels;
+    const bool direct = g.is_pointwise();
+    const int threads = omp_get_max_threads();
+    const long per_thread = C * K + C + (direct ? 0 : K * P);
+    T* scratch = ws.get<T>(std::size_t(threads) * per_thread);
+    int used = 1;
+#pragma omp parallel
+    {
+      const int t = omp_get_thread_num();
+#pragma omp single
+      used = omp_get_num_threads();
+      T* dw_t = scratch + t * per_thread;
+      T* db_t = dw_t + C * K;
+      T* col = db_t + C;
+      std::fill(dw_t, dw_t + C * K + C, T(0));
+#pragma omp for schedule(static)
+      for (int n = 0; n < batch; ++n) {
+        const T* xn = x + long(n) * g.in_channels * g.in_pixels();
+        if (!direct) cpu_detail::im2col(g, xn, col);
+        const T* dyn = dy + long(n) * C * P;
+        cpu_detail::gemm(false, true, int(C), int(K), int(P), T(1), dyn, int(P),
+                         direct ? xn : col, int(P), T(1), dw_t, int(K));
+        for (long c = 0; c < C; ++c) {
+          T s = 0;
+          for (long p = 0; p < P; ++p) s += dyn[c * P + p];
+          db_t[c] += s;
+        }
+      }
+    }
+    for (long i = 0; i < C * K + C; ++i) {
+      T s = 0;
+      for (int t = 0; t < used; ++t) s += scratch[t * per_thread + i];
+      if (i < C * K)
+        dw[i] = s;
+      else if (dbias)
+        dbias[i - C * K] = s;
+    }
+  }
+
+  // --- pooling ------------------------------------------------------------------
+  template <class T>
+  static void pool2d_forward(PoolKind kind, const PoolGeometry& g, int batch, const T* x, T* y) {
+    const long planes = long(batch) * g.channels;
+    const long in_plane = long(g.height) * g.width, out_plane = long(g.out_height) * g.out_width;
+    const T inv_area = T(1) / T(g.kernel_h * g.kernel_w);
+#pragma omp parallel for schedule(static)
+    for (long p = 0; p < planes; ++p) {
+      const T* xp = x + p * in_plane;
+      T* yp = y + p * out_plane;
+      for (int oy = 0; oy < g.out_height; ++oy)
+        for (int ox = 0; ox < g.out_width; ++ox) {
+          const T* window = xp + long(oy) * g.stride_h * g.width + long(ox) * g.stride_w;
+          T acc = kind == PoolKind::max ? window[0] : T(0);
+          for (int ky = 0; ky < g.kernel_h; ++ky)
+            for (int kx = 0; kx < g.kernel_w; ++kx) {
+              const T v = window[long(ky) * g.width + kx];
+              acc = kind == PoolKind::max ? std::max(acc, v) : acc + v;
+            }
+          yp[long(oy) * g.out_width + ox] = kind == PoolKind::max ? acc : acc * inv_area;
+        }
+    }
+  }
+
+  // dx = pool^T(dy). Max pooling routes each gradient to the first maximum of its
+  // window, found again from x rather than stored.
+  template <class T>
+  static void pool2d_backward(PoolKind kind, const PoolGeometry& g, int batch, const T* x,
+                              const T* dy, T* dx) {
+    const long planes = long(batch) * g.channels;
+    const long in_plane = long(g.height) * g.width, out_plane = long(g.out_height) * g.out_width;
+    const T inv_area = T(1) / T(g.kernel_h * g.kernel_w);
+#pragma omp parallel for schedule(static)
+    for (long p = 0; p < planes; ++p) {
+      const T* xp = x + p * in_plane;
+      const T* dyp = dy + p * out_plane;
+      T* dxp = dx + p * in_plane;
+      std::fill(dxp, dxp + in_plane, T(0));
+      for (int oy = 0; oy < g.out_height; ++oy)
+        for (int ox = 0; ox < g.out_width; ++ox) {
+          const long origin = long(oy) * g.stride_h * g.width + long(ox) * g.stride_w;
+          const T grad = dyp[long(oy) * g.out_width + ox];
+          if (kind == PoolKind::average) {
+            for (int ky = 0; ky < g.kernel_h; ++ky)
+              for (int kx = 0; kx < g.kernel_w; ++kx)
+                dxp[origin + long(ky) * g.width + kx] += grad * inv_area;
+            continue;
+          }
+          long best = origin;
+          for (int ky = 0; ky < g.kernel_h; ++ky)
+            for (int kx = 0; kx < g.kernel_w; ++kx) {
+              const long at = origin + long(ky) * g.width + kx;
+              if (xp[at] > xp[best]) best = at;
+            }
+          dxp[best] += grad;
+        }
+    }
+  }
+
+  // --- loss -------------------------------------------------------------------------
+  // Softmax cross-entropy from logits (N, K) against integer labels, with the
+  // target (1 - s) one-hot + s / K. Writes dlogits = (softmax - target) * scale and
+  // returns the summed loss; `correct` counts rows whose argmax is the label.
+  template <class T>
+  static double softmax_cross_entropy(int batch, int classes, const T* logits, const int* labels,
+                                      double smoothing, T scale, T* dlogits, long* correct) {
+    double loss = 0;
+    long hits = 0;
+#pragma omp parallel for reduction(+ : loss, hits) schedule(static) if (batch > 256)
+    for (int n = 0; n < batch; ++n) {
+      const T* z = logits + long(n) * classes;
+      const int label = labels[n];
+      int arg = 0;
+      for (int k = 1; k < classes; ++k)
+        if (z[k] > z[arg]) arg = k;
+      hits += arg == label;
+      double sum = 0;
+      for (int k = 0; k < classes; ++k) sum += std::exp(double(z[k]) - double(z[arg]));
+      const double log_sum = std::log(sum) + double(z[arg]);
+      double row = 0;
+      for (int k = 0; k < classes; ++k) {
+        const double target = (k == label ? 1.0 - smoothing : 0.0) + smoothing / classes;
+        const double log_p = double(z[k]) - log_sum;
+        row -= target * log_p;
+        if (dlogits) dlogits[long(n) * classes + k] = T((std::exp(log_p) - target) * double(scale));
+      }
+      loss += row;
+    }
+    if (correct) *correct = hits;
+    return loss;
+  }
+};
+
+}  // namespace laminar

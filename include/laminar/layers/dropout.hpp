@@ -1,0 +1,69 @@
+// Dropout<Rate>: inverted dropout (Srivastava et al. 2014). In training each
+// element is kept with probability 1 - Rate and scaled by 1 / (1 - Rate); in
+// evaluation it is the identity. The mask is a pure function of
+// (seed, layer stream, step, element) through Philox, so backward recomputes it
+// instead of storing it, and every backend draws the same mask.
+#pragma once
+
+#include "../core/philox.hpp"
+#include "layer.hpp"
+
+namespace laminar {
+
+namespace detail {
+template <class T>
+struct DropoutMask {
+  using expr_node = void;
+  std::uint64_t seed;
+  std::uint32_t stream, step;
+  float rate;
+  T scale;
+  LAMINAR_HD T operator()(long i) const {
+    return philox::uniform(seed, stream, step, std::uint64_t(i)) >= rate ? scale : T(0);
+  }
+};
+}  // namespace detail
+
+template <double Rate>
+struct Dropout : Stateless {
+  static_assert(Rate >= 0.0 && Rate < 1.0, "DROPOUT_RATE_MUST_BE_IN_0_1");
+
+  static std::string name() { return "Dropout<" + detail::number(Rate) + ">"; }
+
+  template <class In>
+  static consteval auto output_shape() {
+    return In{};
+  }
+  template <class In>
+  static constexpr double flops = double(In::size);
+
+  template <class In, class T, class B>
+  class Layer : public Stateless {
+   public:
+    void set_stream(std::uint32_t stream) { stream_ = stream; }
+
+    void forward(Context<B>& ctx, const T* x, T* y, int batch) {
+      const long n = long(batch) * In::size;
+      if (ctx.training)
+        ops<B>::eval(y, n, expr::in(x) * mask(ctx));
+      else
+        ops<B>::copy(y, x, n);
+    }
+    void backward(Context<B>& ctx, const T*, const T*, const T* dy, T* dx, int batch) {
+      if (!dx) return;
+      const long n = long(batch) * In::size;
+      if (ctx.training)
+        ops<B>::eval(dx, n, expr::in(dy) * mask(ctx));
+      else
+        ops<B>::copy(dx, dy, n);
+    }
+
+   private:
+    detail::DropoutMask<T> mask(const Context<B>& ctx) const {
+      return {ctx.seed, stream_, ctx.step, float(Rate), T(1.0 / (1.0 - Rate))};
+    }
+    std::uint32_t stream_ = 0;
+  };
+};
+
+}  // namespace laminar

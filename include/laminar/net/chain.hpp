@@ -1,0 +1,153 @@
+// Chain<In, T, B, Layers...>: a flat list of layers instantiated for an input
+// shape, element type and backend. It infers every intermediate shape at compile
+// time, owns each layer's output (the activations backward needs) and two
+// ping-pong gradient buffers, all grow-only. Model and Residual are built on it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "../layers/layer.hpp"
+
+namespace laminar {
+
+namespace detail {
+
+// Shape inference happens inside LayerInput<position, layer, input shape>, so a
+// layer's static_assert is reported "required from LayerInput<7, Dense<10>,
+// Shape<64,8,8>>": the position (Input is 0), the layer and the shape it got.
+template <int Position, class Layer, class InputShape>
+struct LayerInput {
+  using output = decltype(Layer::template output_shape<InputShape>());
+};
+
+template <int Position, class In, class... Layers>
+struct InferShapes {
+  using type = std::tuple<In>;
+};
+template <int Position, class In, class Layer, class... Rest>
+struct InferShapes<Position, In, Layer, Rest...> {
+  using next = typename LayerInput<Position, Layer, In>::output;
+  using type = decltype(std::tuple_cat(std::declval<std::tuple<In>>(),
+                                       std::declval<typename InferShapes<Position + 1, next, Rest...>::type>()));
+};
+
+// Hands out Philox stream numbers to layers that draw random numbers.
+template <class L>
+void assign_streams(L& layer, std::uint32_t& next) {
+  if constexpr (requires { layer.assign_streams(next); })
+    layer.assign_streams(next);
+  else if constexpr (requires { layer.set_stream(next); })
+    layer.set_stream(next++);
+}
+
+}  // namespace detail
+
+// The shapes S0 = In, S1, ..., Sn of a layer list, as a tuple type.
+template <class In, class... Layers>
+using shapes_of = typename detail::InferShapes<1, In, Layers...>::type;
+
+template <class In, class T, class B, class... Layers>
+class Chain {
+  static_assert(sizeof...(Layers) > 0, "A_NETWORK_NEEDS_AT_LEAST_ONE_LAYER_AFTER_INPUT");
+
+ public:
+  static constexpr std::size_t depth = sizeof...(Layers);
+  using shapes = shapes_of<In, Layers...>;
+  template <std::size_t I>
+  using shape_at = std::tuple_element_t<I, shapes>;
+  using input = In;
+  using output = shape_at<depth>;
+
+ private:
+  template <std::size_t... I>
+  static auto make_layers(std::index_sequence<I...>)
+      -> std::tuple<typename Layers::template Layer<shape_at<I>, T, B>...>;
+  using Indices = std::make_index_sequence<depth>;
+
+  template <std::size_t... I>
+  static constexpr long largest_inner(std::index_sequence<I...>) {
+    long m = 1;
+    ((m = shape_at<I + 1>::size > m ? shape_at<I + 1>::size : m), ...);
+    return m;
+  }
+
+ public:
+  using layer_tuple = decltype(make_layers(Indices{}));
+  template <std::size_t I>
+  using layer_at = std::tuple_element_t<I, layer_tuple>;
+
+  Chain() = default;
+  explicit Chain(std::uint32_t& next_stream) { assign_streams(next_stream); }
+
+  void assign_streams(std::uint32_t& next) {
+    std::apply([&](auto&... layer) { (detail::assign_streams(layer, next), ...); }, layers_);
+  }
+
+  // Runs every layer; returns the output, owned by the chain until the next call.
+  const T* forward(Context<B>& ctx, const T* x, int batch) {
+    reserve(batch);
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (std::get<I>(layers_).forward(ctx, input_of<I>(x), outputs_[I].data(), batch), ...);
+    }(Indices{});
+    return outputs_[depth - 1].data();
+  }
+
+  // Backpropagates dy through the layers of the last forward (whose input was x),
+  // writing every parameter gradient and, unless dx is null, the input gradient.
+  void backward(Context<B>& ctx, const T* x, const T* dy, T* dx, int batch) {
+    [&]<std::size_t... R>(std::index_sequence<R...>) {
+      (backward_layer<depth - 1 - R>(ctx, x, dy, dx, batch), ...);
+    }(Indices{});
+  }
+
+  const T* output_data() const { return outputs_[depth - 1].data(); }
+
+  template <class F>
+  void visit(const std::string& prefix, F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (std::get<I>(layers_).visit(prefix + std::to_string(I + 1) + ".", f), ...);
+    }(Indices{});
+  }
+
+  template <std::size_t I>
+  auto& layer() {
+    return std::get<I>(layers_);
+  }
+
+ private:
+  template <std::size_t I>
+  const T* input_of(const T* x) const {
+    if constexpr (I == 0)
+      return x;
+    else
+      return outputs_[I - 1].data();
+  }
+
+  template <std::size_t I>
+  void backward_layer(Context<B>& ctx, const T* x, const T* dy, T* dx, int batch) {
+    const T* dy_i = I == depth - 1 ? dy : gradients_[(I + 1) % 2].data();
+    T* dx_i = I == 0 ? dx : gradients_[I % 2].data();
+    std::get<I>(layers_).backward(ctx, input_of<I>(x), outputs_[I].data(), dy_i, dx_i, batch);
+  }
+
+  void reserve(int batch) {
+    if (batch <= reserved_batch_) return;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (outputs_[I].reserve(std::size_t(batch) * shape_at<I + 1>::size), ...);
+    }(Indices{});
+    if constexpr (depth > 1)
+      for (auto& g : gradients_) g.reserve(std::size_t(batch) * largest_inner(Indices{}));
+    reserved_batch_ = batch;
+  }
+
+  layer_tuple layers_;
+  std::array<Buffer<T, B>, depth> outputs_;
+  std::array<Buffer<T, B>, 2> gradients_;
+  int reserved_batch_ = 0;
+};
+
+}  // namespace laminar

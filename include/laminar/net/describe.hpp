@@ -1,0 +1,118 @@
+// describe<Net>(): the layer table of a network — position, layer, output shape,
+// parameter count and forward FLOPs per sample — computed from the type alone.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "residual.hpp"
+#include "sequential.hpp"
+
+namespace laminar {
+
+namespace detail {
+
+struct DescribeRow {
+  std::string position, layer, output;
+  long parameters;
+  double flops;
+};
+
+template <class... Layers>
+struct IsResidual : std::false_type {};
+template <class... Layers>
+struct IsResidual<Residual<Layers...>> : std::true_type {};
+
+template <class In, class... Layers>
+void describe_rows(std::vector<DescribeRow>& rows, const std::string& prefix, int depth);
+
+template <class L, class In>
+void describe_layer(std::vector<DescribeRow>& rows, const std::string& position, int depth) {
+  using Out = decltype(L::template output_shape<In>());
+  rows.push_back({position, std::string(2 * depth, ' ') + L::name(), Out::name(),
+                  L::template parameter_count<In>, L::template flops<In>});
+  if constexpr (IsResidual<L>::value) {
+    [&]<class... Inner>(Residual<Inner...>*) {
+      describe_rows<In, Inner...>(rows, position + ".", depth + 1);
+    }(static_cast<L*>(nullptr));
+    if constexpr (!L::template identity<In>) {
+      using P = typename L::template Projection<In>;
+      rows.push_back({position + ".shortcut", std::string(2 * depth + 2, ' ') + P::name(),
+                      Out::name(), P::template parameter_count<In>, P::template flops<In>});
+    }
+  }
+}
+
+template <class In, class... Layers>
+void describe_rows(std::vector<DescribeRow>& rows, const std::string& prefix, int depth) {
+  using Shapes = shapes_of<In, Layers...>;
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (describe_layer<Layers, std::tuple_element_t<I, Shapes>>(rows, prefix + std::to_string(I + 1),
+                                                             depth),
+     ...);
+  }(std::index_sequence_for<Layers...>{});
+}
+
+inline std::string format_table(const std::string& input, const std::vector<DescribeRow>& rows,
+                                 long total_parameters, double total_flops) {
+  std::size_t wp = 3, wl = 5, wo = 6;
+  for (const auto& r : rows) {
+    wp = std::max(wp, r.position.size());
+    wl = std::max(wl, r.layer.size());
+    wo = std::max(wo, r.output.size());
+  }
+  auto line = [&](const std::string& p, const std::string& l, const std::string& o,
+                  const std::string& params, const std::string& flops) {
+    char buffer[512];
+    std::snprintf(buffer, sizeof buffer, "%-*s  %-*s  %-*s  %12s  %12s\n", int(wp), p.c_str(),
+                  int(wl), l.c_str(), int(wo), o.c_str(), params.c_str(), flops.c_str());
+    return std::string(buffer);
+  };
+  auto mflops = [](double f) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%.3f", f / 1e6);
+    return std::string(buffer);
+  };
+  std::string s = line("#", "layer", "output", "parameters", "MFLOP");
+  s += line("0", "Input", input, "", "");
+  for (const auto& r : rows) s += line(r.position, r.layer, r.output, std::to_string(r.parameters), mflops(r.flops));
+  s += line("", "total", "", std::to_string(total_parameters), mflops(total_flops));
+  return s;
+}
+
+}  // namespace detail
+
+// Parameters (trainable) and forward FLOPs per sample of a whole network.
+template <class Net>
+struct NetworkCost;
+template <int... Dims, class... Layers>
+struct NetworkCost<Sequential<Input<Dims...>, Layers...>> {
+  using Shapes = typename Sequential<Input<Dims...>, Layers...>::shapes;
+  static constexpr long parameters = [] {
+    long total = 0;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((total += Layers::template parameter_count<std::tuple_element_t<I, Shapes>>), ...);
+    }(std::index_sequence_for<Layers...>{});
+    return total;
+  }();
+  static constexpr double flops = [] {
+    double total = 0;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((total += Layers::template flops<std::tuple_element_t<I, Shapes>>), ...);
+    }(std::index_sequence_for<Layers...>{});
+    return total;
+  }();
+};
+
+template <class Net>
+std::string describe() {
+  return [&]<int... Dims, class... Layers>(Sequential<Input<Dims...>, Layers...>*) {
+    std::vector<detail::DescribeRow> rows;
+    detail::describe_rows<Shape<Dims...>, Layers...>(rows, "", 0);
+    return detail::format_table(Shape<Dims...>::name(), rows, NetworkCost<Net>::parameters,
+                                NetworkCost<Net>::flops);
+  }(static_cast<Net*>(nullptr));
+}
+
+}  // namespace laminar
