@@ -25,7 +25,10 @@ struct Shape {
 
   static std::string name() {
     std::string s = "Shape<";
-    for (int i = 0; i < rank; ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+    for (int i = 0; i < rank; ++i) {
+      if (i) s += ',';
+      s += std::to_string(dims[i]);
+    }
     return s + ">";
   }
 };

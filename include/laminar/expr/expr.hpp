@@ -1,9 +1,13 @@
 // Pointwise expression templates. An expression is a small value (a node) whose
-// operator()(i) produces element i; a backend evaluates it into memory in one
-// pass with ops<B>::eval(out, n, expr). Nodes hold pointers and scalars only, so
-// the same node runs in a CPU loop or a CUDA kernel.
+// operator()(i, c) produces element i, which lies in channel c; a backend
+// evaluates it into memory in one pass:
+//   ops<B>::eval(out, n, expr)                         flat: c is always 0
+//   ops<B>::eval(out, batch, channels, pixels, expr)   over (N, C, pixels)
+// The evaluator's loops know the channel, so a per-channel broadcast costs a
+// load, not a division. Nodes hold pointers and scalars only, so the same node
+// runs in a CPU loop or a CUDA kernel.
 //
-//   eval(y, n, relu(in(x) * per_channel(scale, C, HW) + per_channel(shift, C, HW)));
+//   eval(y, N, C, HW, relu(in(x) * per_channel(scale) + per_channel(shift)));
 #pragma once
 
 #include <cmath>
@@ -22,58 +26,64 @@ concept Node = requires { typename E::expr_node; };
 template <class T>
 struct Input {
   using expr_node = void;
+  static constexpr bool per_channel = false;
   const T* data;
-  LAMINAR_HD T operator()(long i) const { return data[i]; }
+  LAMINAR_HD T operator()(long i, int) const { return data[i]; }
 };
 
 template <class T>
 struct Constant {
   using expr_node = void;
+  static constexpr bool per_channel = false;
   T value;
-  LAMINAR_HD T operator()(long) const { return value; }
+  LAMINAR_HD T operator()(long, int) const { return value; }
 };
 
-// Broadcasts a per-channel vector over an (N, C, pixels) tensor.
+// Broadcasts a per-channel vector over an (N, C, pixels) evaluation.
 template <class T>
 struct PerChannel {
   using expr_node = void;
+  static constexpr bool per_channel = true;
   const T* data;
-  int channels;
-  long pixels;
-  LAMINAR_HD T operator()(long i) const { return data[(i / pixels) % channels]; }
+  LAMINAR_HD T operator()(long, int c) const { return data[c]; }
 };
 
 // --- interior nodes ----------------------------------------------------------
 
+// A node is per-channel when any leaf below it is: it may then only be
+// evaluated over (N, C, pixels), never flat.
 template <class F, class A>
 struct Unary {
   using expr_node = void;
+  static constexpr bool per_channel = A::per_channel;
   F f;
   A a;
-  LAMINAR_HD auto operator()(long i) const { return f(a(i)); }
+  LAMINAR_HD auto operator()(long i, int ch) const { return f(a(i, ch)); }
 };
 
 template <class F, class A, class B>
 struct Binary {
   using expr_node = void;
+  static constexpr bool per_channel = A::per_channel || B::per_channel;
   F f;
   A a;
   B b;
-  LAMINAR_HD auto operator()(long i) const { return f(a(i), b(i)); }
+  LAMINAR_HD auto operator()(long i, int ch) const { return f(a(i, ch), b(i, ch)); }
 };
 
 template <class F, class A, class B, class C>
 struct Ternary {
   using expr_node = void;
+  static constexpr bool per_channel = A::per_channel || B::per_channel || C::per_channel;
   F f;
   A a;
   B b;
   C c;
-  LAMINAR_HD auto operator()(long i) const { return f(a(i), b(i), c(i)); }
+  LAMINAR_HD auto operator()(long i, int ch) const { return f(a(i, ch), b(i, ch), c(i, ch)); }
 };
 
 template <Node E>
-using value_t = std::remove_cvref_t<decltype(std::declval<const E&>()(0L))>;
+using value_t = std::remove_cvref_t<decltype(std::declval<const E&>()(0L, 0))>;
 
 // --- building nodes ----------------------------------------------------------
 
@@ -82,8 +92,8 @@ Input<T> in(const T* data) {
   return {data};
 }
 template <class T>
-PerChannel<T> per_channel(const T* data, int channels, long pixels) {
-  return {data, channels, pixels};
+PerChannel<T> per_channel(const T* data) {
+  return {data};
 }
 
 template <class F, Node A>

@@ -54,7 +54,6 @@ struct BatchNormWith {
 
     void forward(Context<B>& ctx, const T* x, T* y, int batch) {
       using namespace expr;
-      const long n = long(batch) * In::size;
       const double count = double(batch) * P;
       T* mean = mean_.data();
       T* inv_std = inv_std_.data();
@@ -66,7 +65,8 @@ struct BatchNormWith {
         T* variance = variance_.data();
         ops<B>::sum_per_channel(mean, batch, C, P, in(x));
         ops<B>::eval(mean, C, in(mean) * T(1.0 / count));
-        ops<B>::sum_per_channel(variance, batch, C, P, map(detail::Square{}, in(x) - per_channel(mean, C, P)));
+        ops<B>::sum_per_channel(variance, batch, C, P,
+                                 map(detail::Square{}, in(x) - per_channel(mean)));
         ops<B>::eval(inv_std, C, map(detail::InverseSqrt{Epsilon}, in(variance) * T(1.0 / count)));
         T* run_mean = running_mean.value();
         T* run_var = running_var.value();
@@ -77,31 +77,29 @@ struct BatchNormWith {
         ops<B>::copy(mean, running_mean.value(), C);
         ops<B>::eval(inv_std, C, map(detail::InverseSqrt{Epsilon}, in(running_var.value())));
       }
-      ops<B>::eval(y, n,
-                   (in(x) - per_channel(mean, C, P)) * per_channel(inv_std, C, P) *
-                           per_channel(gamma.value(), C, P) +
-                       per_channel(beta.value(), C, P));
+      ops<B>::eval(y, batch, C, P,
+                   (in(x) - per_channel(mean)) * per_channel(inv_std) * per_channel(gamma.value()) +
+                       per_channel(beta.value()));
     }
 
     // With batch statistics the mean and variance depend on x, which gives the
     // two extra terms; with running statistics BatchNorm is an affine map.
     void backward(Context<B>&, const T* x, const T*, const T* dy, T* dx, int batch) {
       using namespace expr;
-      const long n = long(batch) * In::size;
       const double count = double(batch) * P;
-      const auto mean = per_channel(mean_.data(), C, P);
-      const auto inv_std = per_channel(inv_std_.data(), C, P);
+      const auto mean = per_channel(mean_.data());
+      const auto inv_std = per_channel(inv_std_.data());
       const auto x_hat = (in(x) - mean) * inv_std;
       ops<B>::sum_per_channel(beta.grad(), batch, C, P, in(dy));
       ops<B>::sum_per_channel(gamma.grad(), batch, C, P, in(dy) * x_hat);
       if (!dx) return;
-      const auto scale = per_channel(gamma.value(), C, P) * inv_std;
+      const auto scale = per_channel(gamma.value()) * inv_std;
       if (batch_statistics_) {
-        const auto mean_dy = per_channel(beta.grad(), C, P) * T(1.0 / count);
-        const auto mean_dy_x_hat = per_channel(gamma.grad(), C, P) * T(1.0 / count);
-        ops<B>::eval(dx, n, scale * (in(dy) - mean_dy - x_hat * mean_dy_x_hat));
+        const auto mean_dy = per_channel(beta.grad()) * T(1.0 / count);
+        const auto mean_dy_x_hat = per_channel(gamma.grad()) * T(1.0 / count);
+        ops<B>::eval(dx, batch, C, P, scale * (in(dy) - mean_dy - x_hat * mean_dy_x_hat));
       } else {
-        ops<B>::eval(dx, n, scale * in(dy));
+        ops<B>::eval(dx, batch, C, P, scale * in(dy));
       }
     }
 

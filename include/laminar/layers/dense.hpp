@@ -32,7 +32,7 @@ struct Dense {
     // y (batch, N) = x (batch, K) W^T (K, N) + b
     void forward(Context<B>&, const T* x, T* y, int batch) {
       ops<B>::gemm(false, true, batch, N, K, T(1), x, K, weight.value(), K, T(0), y, N);
-      ops<B>::eval(y, long(batch) * N, expr::in(y) + expr::per_channel(bias.value(), N, 1));
+      ops<B>::eval(y, batch, N, 1, expr::in(y) + expr::per_channel(bias.value()));
     }
 
     void backward(Context<B>&, const T* x, const T*, const T* dy, T* dx, int batch) {

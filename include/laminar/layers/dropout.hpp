@@ -14,11 +14,12 @@ namespace detail {
 template <class T>
 struct DropoutMask {
   using expr_node = void;
+  static constexpr bool per_channel = false;
   std::uint64_t seed;
   std::uint32_t stream, step;
   float rate;
   T scale;
-  LAMINAR_HD T operator()(long i) const {
+  LAMINAR_HD T operator()(long i, int) const {
     return philox::uniform(seed, stream, step, std::uint64_t(i)) >= rate ? scale : T(0);
   }
 };

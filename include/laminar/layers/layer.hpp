@@ -78,7 +78,10 @@ inline constexpr int valid = 0;
 namespace detail {
 inline std::string join_arguments(std::initializer_list<std::string> parts) {
   std::string s;
-  for (const auto& p : parts) s += (s.empty() ? "" : ",") + p;
+  for (const auto& p : parts) {
+    if (!s.empty()) s += ',';
+    s += p;
+  }
   return s;
 }
 inline std::string number(double v) {

@@ -23,9 +23,7 @@ struct Residual {
   using Projection = Conv<1, 1, branch_output<In>::channels, stride<In>, 0>;
 
   static std::string name() {
-    std::string s;
-    ((s += (s.empty() ? "" : ",") + Layers::name()), ...);
-    return "Residual<" + s + ">";
+    return "Residual<" + detail::join_arguments({Layers::name()...}) + ">";
   }
 
   template <class In>

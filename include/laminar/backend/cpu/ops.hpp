@@ -137,8 +137,31 @@ struct ops<cpu> {
 
   template <class T, class E>
   static void eval(T* out, long n, const E& e) {
+    static_assert(!E::per_channel, "PER_CHANNEL_EXPRESSION_NEEDS_THE_CHANNEL_EXTENT_FORM_OF_EVAL");
 #pragma omp parallel for simd schedule(static) if (n > 4096)
-    for (long i = 0; i < n; ++i) out[i] = T(e(i));
+    for (long i = 0; i < n; ++i) out[i] = T(e(i, 0));
+  }
+
+  // Over an (N, C, pixels) tensor: the loops carry the channel.
+  template <class T, class E>
+  static void eval(T* out, int batch, int channels, long pixels, const E& e) {
+    const long planes = long(batch) * channels;
+    if (pixels == 1) {  // (N, features): features innermost
+#pragma omp parallel for schedule(static) if (planes > 4096)
+      for (int n = 0; n < batch; ++n) {
+        const long base = long(n) * channels;
+#pragma omp simd
+        for (int c = 0; c < channels; ++c) out[base + c] = T(e(base + c, c));
+      }
+      return;
+    }
+#pragma omp parallel for schedule(static) if (planes * pixels > 4096)
+    for (long plane = 0; plane < planes; ++plane) {
+      const int c = int(plane % channels);
+      const long base = plane * pixels;
+#pragma omp simd
+      for (long p = 0; p < pixels; ++p) out[base + p] = T(e(base + p, c));
+    }
   }
 
   // out[c] = sum over samples and pixels of e at the elements of channel c of an
@@ -153,7 +176,7 @@ struct ops<cpu> {
         const long base = (long(n) * channels + c) * pixels;
         Acc partial = 0;
 #pragma omp simd reduction(+ : partial)
-        for (long p = 0; p < pixels; ++p) partial += Acc(e(base + p));
+        for (long p = 0; p < pixels; ++p) partial += Acc(e(base + p, c));
         total += partial;
       }
       out[c] = T(total);

@@ -42,7 +42,17 @@ template <class T, class E>
 struct Assign {
   T* out;
   E e;
-  __device__ void operator()(long i) const { out[i] = T(e(i)); }
+  __device__ void operator()(long i) const { out[i] = T(e(i, 0)); }
+};
+
+// Over (N, C, pixels): the channel of element i is (i / pixels) % C.
+template <class T, class E>
+struct AssignPerChannel {
+  T* out;
+  E e;
+  int channels;
+  long pixels;
+  __device__ void operator()(long i) const { out[i] = T(e(i, int((i / pixels) % channels))); }
 };
 
 template <class T>
@@ -63,7 +73,7 @@ __global__ void sum_per_channel_kernel(T* out, int batch, int channels, long pix
   const long count = long(batch) * pixels;
   for (long k = threadIdx.x; k < count; k += blockDim.x) {
     const long n = k / pixels, p = k % pixels;
-    total += Acc(e((n * channels + c) * pixels + p));
+    total += Acc(e((n * channels + c) * pixels + p, c));
   }
   partial[threadIdx.x] = total;
   __syncthreads();
@@ -127,7 +137,14 @@ struct ops<cuda> {
 
   template <class T, class E>
   static void eval(T* out, long n, const E& e) {
+    static_assert(!E::per_channel, "PER_CHANNEL_EXPRESSION_NEEDS_THE_CHANNEL_EXTENT_FORM_OF_EVAL");
     parallel_for(n, cuda_detail::Assign<T, E>{out, e});
+  }
+
+  template <class T, class E>
+  static void eval(T* out, int batch, int channels, long pixels, const E& e) {
+    parallel_for(long(batch) * channels * pixels,
+                 cuda_detail::AssignPerChannel<T, E>{out, e, channels, pixels});
   }
 
   template <class T, class E>

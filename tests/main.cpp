@@ -1,0 +1,3 @@
+// The doctest runner for every test file under tests/.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
