@@ -1,6 +1,8 @@
 // Conv forward and backward (data + weight gradients) at CIFAR-10 ResNet shapes,
 // batch 128, float, on the cpu backend. Reports GFLOP/s (counting a
-// multiply-add as 2 FLOPs; backward does twice the forward's work).
+// multiply-add as 2 FLOPs; backward does twice the forward's work), beside a
+// large square SGEMM through the same backend primitive: the rate the im2col
+// path can at best approach on this machine.
 #include <benchmark/benchmark.h>
 
 #include <laminar/laminar.hpp>
@@ -57,6 +59,19 @@ void conv_backward(benchmark::State& state) {
                                                  benchmark::Counter::kIs1000);
   state.counters["img/s"] = benchmark::Counter(batch, benchmark::Counter::kIsIterationInvariantRate);
 }
+
+void sgemm_peak(benchmark::State& state) {
+  const int n = int(state.range(0));
+  std::vector<float> a(std::size_t(n) * n), b(a.size()), c(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = b[i] = float(i % 13) * 0.01f;
+  for (auto _ : state) {
+    ops<cpu>::gemm(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+BENCHMARK(sgemm_peak)->Name("sgemm")->Arg(2048)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 #define LAMINAR_CONV_BENCHMARKS(C, H, W)                                                        \
   BENCHMARK(conv_forward<C, H, W>)->Name("conv3x3_forward/" #C "x" #H "x" #W)->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond); \

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -18,9 +19,10 @@ using Bytes = std::vector<std::uint8_t>;
 // doctest::Contains takes a doctest::String, which std::string does not convert to.
 inline doctest::Contains contains(const std::string& text) { return doctest::Contains(text.c_str()); }
 
-// A path in the scratch folder `group` (one per test file, so files never collide).
+// A path in the scratch folder `group` of this process: CTest runs test cases as
+// separate processes, possibly at once, so each gets its own folder.
 inline fs::path scratch(const std::string& group, const std::string& name) {
-  const fs::path directory = fs::path(LAMINAR_TEST_TMP_DIR) / group;
+  const fs::path directory = fs::path(LAMINAR_TEST_TMP_DIR) / std::to_string(::getpid()) / group;
   fs::create_directories(directory);
   return directory / name;
 }

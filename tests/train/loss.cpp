@@ -8,6 +8,23 @@
 
 using namespace laminar;
 
+namespace {
+// Central differences of loss(logits) against the analytic gradient, in double.
+template <class Loss>
+void check_gradient(std::vector<double>& logits, const std::vector<double>& analytic, const Loss& loss) {
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    const double h = 1e-6, saved = logits[i];
+    logits[i] = saved + h;
+    const double plus = loss();
+    logits[i] = saved - h;
+    const double minus = loss();
+    logits[i] = saved;
+    const double numeric = (plus - minus) / (2 * h);
+    CHECK(std::fabs(numeric - analytic[i]) / std::fmax(1e-8, std::fabs(numeric) + std::fabs(analytic[i])) < 1e-6);
+  }
+}
+}  // namespace
+
 TEST_CASE("cross-entropy of uniform logits is ln(classes) and its gradient is softmax minus one-hot") {
   std::vector<double> logits(2 * 4, 0.5), grad(8);
   std::vector<int> labels{1, 3};
@@ -64,14 +81,30 @@ TEST_CASE("cross-entropy gradient matches finite differences in double") {
   std::vector<int> labels{4, 0, 2};
   const loss::CrossEntropy ce{.label_smoothing = 0.1};
   ce.compute<cpu>(logits.data(), labels.data(), batch, classes, grad.data());
-  for (std::size_t i = 0; i < logits.size(); ++i) {
-    const double h = 1e-6, saved = logits[i];
-    logits[i] = saved + h;
-    const double plus = ce.compute<cpu>(logits.data(), labels.data(), batch, classes, (double*)nullptr).loss;
-    logits[i] = saved - h;
-    const double minus = ce.compute<cpu>(logits.data(), labels.data(), batch, classes, (double*)nullptr).loss;
-    logits[i] = saved;
-    const double numeric = (plus - minus) / (2 * h);
-    CHECK(std::fabs(numeric - grad[i]) / std::fmax(1e-8, std::fabs(numeric) + std::fabs(grad[i])) < 1e-6);
-  }
+  check_gradient(logits, grad, [&] {
+    return ce.compute<cpu>(logits.data(), labels.data(), batch, classes, (double*)nullptr).loss;
+  });
+}
+
+TEST_CASE("soft-target cross-entropy with one-hot targets equals label cross-entropy") {
+  std::vector<double> logits{0.2, -1.0, 2.5, 0.7, 0.1, -0.3}, g_soft(6), g_label(6);
+  std::vector<double> targets{0, 0, 1, 1, 0, 0};
+  std::vector<int> labels{2, 0};
+  const auto soft = loss::SoftTargetCrossEntropy{}.compute<cpu>(logits.data(), targets.data(), 2, 3, g_soft.data());
+  const auto hard = loss::CrossEntropy{}.compute<cpu>(logits.data(), labels.data(), 2, 3, g_label.data());
+  CHECK(soft.loss == doctest::Approx(hard.loss).epsilon(1e-12));
+  CHECK(soft.correct == hard.correct);
+  for (int i = 0; i < 6; ++i) CHECK(g_soft[i] == doctest::Approx(g_label[i]).epsilon(1e-12));
+}
+
+TEST_CASE("soft-target cross-entropy gradient matches finite differences in double") {
+  const int batch = 2, classes = 4;
+  std::vector<double> logits(8), grad(8);
+  for (std::size_t i = 0; i < logits.size(); ++i) logits[i] = philox::normal(9, 0, 0, i);
+  std::vector<double> targets{0.1, 0.6, 0.3, 0.0, 0.25, 0.25, 0.25, 0.25};
+  const loss::SoftTargetCrossEntropy ce;
+  ce.compute<cpu>(logits.data(), targets.data(), batch, classes, grad.data());
+  check_gradient(logits, grad, [&] {
+    return ce.compute<cpu>(logits.data(), targets.data(), batch, classes, (double*)nullptr).loss;
+  });
 }

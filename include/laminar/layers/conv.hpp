@@ -1,6 +1,8 @@
 // Conv<KH, KW, Cout, Stride, Pad>: 2d convolution with bias. Pad is `same`
-// (output = ceil(input / stride), extra padding at the bottom/right as in
-// TensorFlow), `valid` (no padding), or an explicit number of pixels per side.
+// (output = ceil(input / stride), with (K - 1) / 2 pixels of padding before the
+// image as PyTorch's padding = K // 2 has, so a strided window and a strided
+// 1x1 shortcut sample the same pixels; whatever else the output needs is padded
+// after), `valid` (no padding), or an explicit number of pixels per side.
 #pragma once
 
 #include <algorithm>
@@ -16,20 +18,23 @@ struct Conv {
   static_assert(Pad >= 0 || Pad == same, "CONV_PADDING_IS_SAME_VALID_OR_A_PIXEL_COUNT");
 
   static std::string name() {
-    return "Conv<" +
-           detail::join_arguments({std::to_string(KH), std::to_string(KW), std::to_string(Cout)}) +
-           (Stride != 1 || Pad != same ? "," + std::to_string(Stride) : "") +
-           (Pad == same ? "" : Pad == valid ? ",valid" : "," + std::to_string(Pad)) + ">";
+    std::string s = "Conv<" + detail::join_arguments({std::to_string(KH), std::to_string(KW), std::to_string(Cout)});
+    if (Stride != 1 || Pad != same) {
+      s += ',';
+      s += std::to_string(Stride);
+    }
+    if (Pad == valid) s += ",valid";
+    if (Pad > 0) {
+      s += ',';
+      s += std::to_string(Pad);
+    }
+    return s + ">";
   }
 
   static constexpr int out_extent(int in, int k) {
     return Pad == same ? (in + Stride - 1) / Stride : (in + 2 * Pad - k) / Stride + 1;
   }
-  static constexpr int pad_before(int in, int k) {
-    if (Pad != same) return Pad;
-    const int total = (out_extent(in, k) - 1) * Stride + k - in;
-    return total > 0 ? total / 2 : 0;
-  }
+  static constexpr int pad_before(int k) { return Pad == same ? (k - 1) / 2 : Pad; }
 
   template <class In>
   static consteval auto output_shape() {
@@ -57,8 +62,8 @@ struct Conv {
     static constexpr ConvGeometry geometry{In::channels,        In::height,           In::width,
                                            Cout,                output::height,       output::width,
                                            KH,                  KW,                   Stride,
-                                           Stride,              pad_before(In::height, KH),
-                                           pad_before(In::width, KW)};
+                                           Stride,              pad_before(KH),
+                                           pad_before(KW)};
 
     void forward(Context<B>& ctx, const T* x, T* y, int batch) {
       ops<B>::conv2d_forward(geometry, batch, x, weight.value(), bias.value(), y, ctx.workspace);

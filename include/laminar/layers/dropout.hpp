@@ -43,27 +43,32 @@ struct Dropout : Stateless {
    public:
     void set_stream(std::uint32_t stream) { stream_ = stream; }
 
+    // Backward uses the mask of the last forward, whatever the context says by then.
     void forward(Context<B>& ctx, const T* x, T* y, int batch) {
       const long n = long(batch) * In::size;
-      if (ctx.training)
-        ops<B>::eval(y, n, expr::in(x) * mask(ctx));
+      dropped_ = ctx.training;
+      seed_ = ctx.seed;
+      step_ = ctx.step;
+      if (dropped_)
+        ops<B>::eval(y, n, expr::in(x) * mask());
       else
         ops<B>::copy(y, x, n);
     }
-    void backward(Context<B>& ctx, const T*, const T*, const T* dy, T* dx, int batch) {
+    void backward(Context<B>&, const T*, const T*, const T* dy, T* dx, int batch) {
       if (!dx) return;
       const long n = long(batch) * In::size;
-      if (ctx.training)
-        ops<B>::eval(dx, n, expr::in(dy) * mask(ctx));
+      if (dropped_)
+        ops<B>::eval(dx, n, expr::in(dy) * mask());
       else
         ops<B>::copy(dx, dy, n);
     }
 
    private:
-    detail::DropoutMask<T> mask(const Context<B>& ctx) const {
-      return {ctx.seed, stream_, ctx.step, float(Rate), T(1.0 / (1.0 - Rate))};
-    }
+    detail::DropoutMask<T> mask() const { return {seed_, stream_, step_, float(Rate), T(1.0 / (1.0 - Rate))}; }
     std::uint32_t stream_ = 0;
+    bool dropped_ = false;
+    std::uint64_t seed_ = 0;
+    std::uint32_t step_ = 0;
   };
 };
 

@@ -18,7 +18,8 @@ struct Residual {
   template <class In>
   static constexpr bool identity = std::is_same_v<branch_output<In>, In>;
   template <class In>
-  static constexpr int stride = In::height / branch_output<In>::height;
+  // ceil: a stride-2 branch takes 5x5 to 3x3.
+  static constexpr int stride = (In::height + branch_output<In>::height - 1) / branch_output<In>::height;
   template <class In>
   using Projection = Conv<1, 1, branch_output<In>::channels, stride<In>, 0>;
 

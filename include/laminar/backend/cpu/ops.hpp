@@ -14,6 +14,7 @@
 #include <limits>
 #include <new>
 #include <string>
+#include <utility>
 
 #include "../../core/backend.hpp"
 #include "../../core/error.hpp"
@@ -23,6 +24,10 @@
 namespace laminar {
 
 namespace cpu_detail {
+
+// Below this many multiply-adds (or element visits) a parallel region costs
+// more than it saves, and on a busy machine far more.
+inline constexpr double parallel_threshold = 1 << 16;
 
 template <class T>
 using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -78,6 +83,15 @@ void col2im_add(const ConvGeometry& g, const T* col, T* dx /* (C, H, W) */) {
           }
         }
       }
+}
+
+// Index of the first largest of v[0, n).
+template <class T>
+int argmax(const T* v, int n) {
+  int best = 0;
+  for (int k = 1; k < n; ++k)
+    if (v[k] > v[best]) best = k;
+  return best;
 }
 
 // C (m, n) = alpha * op(A) op(B) + beta * C, all row-major.
@@ -197,7 +211,8 @@ struct ops<cpu> {
     const long K = g.patch(), P = g.out_pixels();
     const bool direct = g.is_pointwise();
     T* cols = direct ? nullptr : ws.get<T>(std::size_t(omp_get_max_threads()) * K * P);
-#pragma omp parallel
+    const bool parallel = double(batch) * K * P * g.out_channels > cpu_detail::parallel_threshold;
+#pragma omp parallel if (parallel)
     {
       T* col = direct ? nullptr : cols + omp_get_thread_num() * K * P;
 #pragma omp for schedule(static)
@@ -221,7 +236,8 @@ struct ops<cpu> {
     const long K = g.patch(), P = g.out_pixels();
     const bool direct = g.is_pointwise();
     T* cols = direct ? nullptr : ws.get<T>(std::size_t(omp_get_max_threads()) * K * P);
-#pragma omp parallel
+    const bool parallel = double(batch) * K * P * g.out_channels > cpu_detail::parallel_threshold;
+#pragma omp parallel if (parallel)
     {
       T* col = direct ? nullptr : cols + omp_get_thread_num() * K * P;
 #pragma omp for schedule(static)
@@ -252,7 +268,8 @@ struct ops<cpu> {
     const long per_thread = C * K + C + (direct ? 0 : K * P);
     T* scratch = ws.get<T>(std::size_t(threads) * per_thread);
     int used = 1;
-#pragma omp parallel
+    const bool parallel = double(batch) * K * P * C > cpu_detail::parallel_threshold;
+#pragma omp parallel if (parallel)
     {
       const int t = omp_get_thread_num();
 #pragma omp single
@@ -291,7 +308,7 @@ struct ops<cpu> {
     const long planes = long(batch) * g.channels;
     const long in_plane = long(g.height) * g.width, out_plane = long(g.out_height) * g.out_width;
     const T inv_area = T(1) / T(g.kernel_h * g.kernel_w);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (double(planes) * in_plane > cpu_detail::parallel_threshold)
     for (long p = 0; p < planes; ++p) {
       const T* xp = x + p * in_plane;
       T* yp = y + p * out_plane;
@@ -317,7 +334,7 @@ struct ops<cpu> {
     const long planes = long(batch) * g.channels;
     const long in_plane = long(g.height) * g.width, out_plane = long(g.out_height) * g.out_width;
     const T inv_area = T(1) / T(g.kernel_h * g.kernel_w);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (double(planes) * in_plane > cpu_detail::parallel_threshold)
     for (long p = 0; p < planes; ++p) {
       const T* xp = x + p * in_plane;
       const T* dyp = dy + p * out_plane;
@@ -351,25 +368,49 @@ struct ops<cpu> {
   template <class T>
   static double softmax_cross_entropy(int batch, int classes, const T* logits, const int* labels,
                                       double smoothing, T scale, T* dlogits, long* correct) {
+    return cross_entropy_rows(batch, classes, logits, scale, dlogits, correct, [&](int n) {
+      return std::pair{[label = labels[n], smoothing, classes](int k) {
+                         return (k == label ? 1.0 - smoothing : 0.0) + smoothing / classes;
+                       },
+                       labels[n]};
+    });
+  }
+
+  // The same against soft targets (N, K), each row a distribution (mixup,
+  // CutMix, distillation). `correct` counts rows whose argmax matches the
+  // target's argmax.
+  template <class T>
+  static double softmax_cross_entropy_soft(int batch, int classes, const T* logits, const T* targets, T scale,
+                                           T* dlogits, long* correct) {
+    return cross_entropy_rows(batch, classes, logits, scale, dlogits, correct, [&](int n) {
+      const T* t = targets + long(n) * classes;
+      return std::pair{[t](int k) { return double(t[k]); }, cpu_detail::argmax(t, classes)};
+    });
+  }
+
+ private:
+  // Shared by both losses: per row, log-sum-exp around the row maximum, the
+  // loss -sum_k t_k log p_k and its gradient. row_target(n) gives the target
+  // function k -> t_k of row n and the class that counts as correct.
+  template <class T, class RowTarget>
+  static double cross_entropy_rows(int batch, int classes, const T* logits, T scale, T* dlogits, long* correct,
+                                   const RowTarget& row_target) {
     double loss = 0;
     long hits = 0;
 #pragma omp parallel for reduction(+ : loss, hits) schedule(static) if (batch > 256)
     for (int n = 0; n < batch; ++n) {
       const T* z = logits + long(n) * classes;
-      const int label = labels[n];
-      int arg = 0;
-      for (int k = 1; k < classes; ++k)
-        if (z[k] > z[arg]) arg = k;
-      hits += arg == label;
+      const auto [target, expected] = row_target(n);
+      const int arg = cpu_detail::argmax(z, classes);
+      hits += arg == expected;
       double sum = 0;
       for (int k = 0; k < classes; ++k) sum += std::exp(double(z[k]) - double(z[arg]));
       const double log_sum = std::log(sum) + double(z[arg]);
       double row = 0;
       for (int k = 0; k < classes; ++k) {
-        const double target = (k == label ? 1.0 - smoothing : 0.0) + smoothing / classes;
-        const double log_p = double(z[k]) - log_sum;
-        row -= target * log_p;
-        if (dlogits) dlogits[long(n) * classes + k] = T((std::exp(log_p) - target) * double(scale));
+        const double log_p = double(z[k]) - log_sum, t = target(k);
+        row -= t * log_p;
+        if (dlogits) dlogits[long(n) * classes + k] = T((std::exp(log_p) - t) * double(scale));
       }
       loss += row;
     }

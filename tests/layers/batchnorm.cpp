@@ -1,0 +1,174 @@
+// BatchNorm: batch statistics in training, running statistics (momentum 0.1,
+// unbiased variance) in evaluation, both checked against hand computation; and
+// gradients against finite differences in both modes, on images and on flat
+// inputs (BatchNorm1d).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "support/gradient_check.hpp"
+
+using namespace laminar;
+using laminar_test::forward;
+using laminar_test::parameter;
+using laminar_test::set_parameter;
+
+namespace {
+constexpr double epsilon = 1e-5;
+
+template <class M>
+std::vector<double> values(M& model, const std::string& name) {
+  const auto& p = parameter(model, name);
+  return {p.value(), p.value() + p.size};
+}
+
+// For the evaluation-mode gradient checks: running statistics that have moved
+// well away from their initial (0, 1).
+struct TrainRunningStatistics {
+  template <class M>
+  void operator()(M& model) const {
+    gradient_check::TrainStatisticsFirst{}(model);
+    const auto& mean = parameter(model, "1.running_mean");
+    const auto& var = parameter(model, "1.running_var");
+    for (long c = 0; c < mean.size; ++c) {
+      REQUIRE(mean.value()[c] > 0.3);
+      REQUIRE(std::abs(var.value()[c] - 1) > 0.05);
+    }
+  }
+};
+}  // namespace
+
+// One flat batch used below: 4 samples of 2 features, x = (1,-1), (2,0), (3,1), (4,4).
+//   feature 0: {1,2,3,4}:  mean 2.5, biased variance 5/4  = 1.25, unbiased 5/3
+//   feature 1: {-1,0,1,4}: mean 1,   biased variance 14/4 = 3.5,  unbiased 14/3
+// gamma = (2, 0.5), beta = (0.5, -1).
+namespace {
+const std::vector<double> flat_batch{1, -1, 2, 0, 3, 1, 4, 4};
+
+template <class M>
+void set_affine(M& model) {
+  set_parameter(model, "1.gamma", {2, 0.5});
+  set_parameter(model, "1.beta", {0.5, -1});
+}
+}  // namespace
+
+TEST_CASE("batchnorm in training mode normalises each feature with the batch statistics") {
+  // y0 = 2 (x - 2.5) / sqrt(1.25 + 1e-5) + 0.5 = -2.18327084, -0.39442361, 1.39442361, 3.18327084
+  // y1 = 0.5 (x - 1) / sqrt(3.5 + 1e-5) - 1    = -1.53452172, -1.26726086, -1, -0.19821742
+  Model<Sequential<Input<2>, BatchNorm>, cpu, double> model;
+  set_affine(model);
+  model.train();
+  const std::vector<double> y = forward(model, flat_batch.data(), 4);
+  const double expected[8] = {-2.1832708399378538, -1.5345217202229366, -0.394423613312618,
+                              -1.2672608601114683, 1.394423613312618,   -1.0,
+                              3.1832708399378538,  -0.19821741966559492};
+  for (int i = 0; i < 8; ++i) CHECK(y[i] == doctest::Approx(expected[i]).epsilon(1e-12));
+}
+
+TEST_CASE("batchnorm running statistics follow momentum 0.1 with the unbiased batch variance") {
+  // Start: mean 0, variance 1. After k updates with the same batch:
+  //   running_mean = m (1 - 0.9^k), running_var = 0.9^k + (1 - 0.9^k) s^2 (s^2 unbiased)
+  // k = 1: mean (0.25, 0.1),       var (0.9 + 0.1 * 5/3, 0.9 + 0.1 * 14/3) = (1.0666667, 1.3666667)
+  // k = 3: mean (0.6775, 0.271),
+  //        var (0.729 + 0.271 * 5/3, 0.729 + 0.271 * 14/3) = (1.1806667, 1.9936667)
+  Model<Sequential<Input<2>, BatchNorm>, cpu, double> model;
+  model.train();
+  forward(model, flat_batch.data(), 4);
+  auto mean = values(model, "1.running_mean"), var = values(model, "1.running_var");
+  CHECK(mean[0] == doctest::Approx(0.25).epsilon(1e-14));
+  CHECK(mean[1] == doctest::Approx(0.1).epsilon(1e-14));
+  CHECK(var[0] == doctest::Approx(0.9 + 0.1 * 5 / 3).epsilon(1e-14));
+  CHECK(var[1] == doctest::Approx(0.9 + 0.1 * 14 / 3).epsilon(1e-14));
+  forward(model, flat_batch.data(), 4);
+  forward(model, flat_batch.data(), 4);
+  mean = values(model, "1.running_mean"), var = values(model, "1.running_var");
+  CHECK(mean[0] == doctest::Approx(0.6775).epsilon(1e-14));
+  CHECK(mean[1] == doctest::Approx(0.271).epsilon(1e-14));
+  CHECK(var[0] == doctest::Approx(0.729 + 0.271 * 5 / 3).epsilon(1e-14));
+  CHECK(var[1] == doctest::Approx(0.729 + 0.271 * 14 / 3).epsilon(1e-14));
+}
+
+TEST_CASE(
+    "batchnorm in eval mode normalises with the running statistics and leaves them unchanged") {
+  // After three training updates (previous case): mean (0.6775, 0.271),
+  // var (1.1806667, 1.9936667). For x = (2, 3):
+  //   y0 = 2 (2 - 0.6775) / sqrt(1.1806667 + 1e-5) + 0.5 = 2.93422202
+  //   y1 = 0.5 (3 - 0.271) / sqrt(1.9936667 + 1e-5) - 1  = -0.03362391
+  Model<Sequential<Input<2>, BatchNorm>, cpu, double> model;
+  set_affine(model);
+  model.train();
+  for (int k = 0; k < 3; ++k) forward(model, flat_batch.data(), 4);
+  model.eval();
+  const std::vector<double> x{2, 3};
+  const std::vector<double> y = forward(model, x.data(), 1);  // one sample is fine in eval
+  CHECK(y[0] == doctest::Approx(2.9342220165332193).epsilon(1e-12));
+  CHECK(y[1] == doctest::Approx(-0.03362390811635918).epsilon(1e-12));
+  CHECK(values(model, "1.running_mean")[0] == doctest::Approx(0.6775).epsilon(1e-14));
+  CHECK(values(model, "1.running_var")[1] ==
+        doctest::Approx(0.729 + 0.271 * 14 / 3).epsilon(1e-14));
+}
+
+TEST_CASE("batchnorm on images takes statistics per channel over the batch and all pixels") {
+  // Shape<2,1,2>, batch 2, x = [s0: c0 (1,2) c1 (3,4) | s1: c0 (5,6) c1 (7,10)]
+  //   channel 0: {1,2,5,6}:  mean 3.5, sum of squares 17, biased 4.25, unbiased 17/3
+  //   channel 1: {3,4,7,10}: mean 6,   sum of squares 30, biased 7.5,  unbiased 10
+  // gamma = (1, 2), beta = (0, 1): y = gamma (x - mean) / sqrt(biased + 1e-5) + beta.
+  // Running statistics after this one update: mean (0.35, 0.6), var (0.9 + 17/30, 1.9).
+  Model<Sequential<Input<2, 1, 2>, BatchNorm>, cpu, double> model;
+  set_parameter(model, "1.gamma", {1, 2});
+  set_parameter(model, "1.beta", {0, 1});
+  model.train();
+  const std::vector<double> x{1, 2, 3, 4, 5, 6, 7, 10};
+  const std::vector<double> y = forward(model, x.data(), 2);
+  const double s0 = std::sqrt(4.25 + epsilon), s1 = std::sqrt(7.5 + epsilon);
+  const double expected[8] = {-2.5 / s0, -1.5 / s0, 2 * -3 / s1 + 1, 2 * -2 / s1 + 1,
+                              1.5 / s0,  2.5 / s0,  2 * 1 / s1 + 1,  2 * 4 / s1 + 1};
+  for (int i = 0; i < 8; ++i) CHECK(y[i] == doctest::Approx(expected[i]).epsilon(1e-12));
+  const auto mean = values(model, "1.running_mean"), var = values(model, "1.running_var");
+  CHECK(mean[0] == doctest::Approx(0.35).epsilon(1e-14));
+  CHECK(mean[1] == doctest::Approx(0.6).epsilon(1e-14));
+  CHECK(var[0] == doctest::Approx(0.9 + 17.0 / 30).epsilon(1e-14));
+  CHECK(var[1] == doctest::Approx(1.9).epsilon(1e-14));
+}
+
+TEST_CASE("batchnorm backward follows the mode of the last forward, not the current one") {
+  // Forward with batch statistics, then switch to eval before backward: the
+  // gradient must still be the batch-statistics one.
+  using M = Model<Sequential<Input<2>, BatchNorm>, cpu, double>;
+  const std::vector<double> dy{0.3, -1, 2, 0.5, -0.7, 1, 0.1, 0.2};
+  std::vector<double> expected(8), actual(8);
+  M reference, switched;
+  reference.train(), switched.train();
+  forward(reference, flat_batch.data(), 4);
+  reference.backward(laminar_test::output_view<M>{dy.data(), 4}, expected.data());
+  forward(switched, flat_batch.data(), 4);
+  switched.eval();
+  switched.backward(laminar_test::output_view<M>{dy.data(), 4}, actual.data());
+  CHECK(actual == expected);
+}
+
+TEST_CASE("batchnorm in training mode with one value per channel is an error naming the layer") {
+  Model<Sequential<Input<3>, BatchNorm>, cpu, double> model;
+  model.train();
+  const std::vector<double> x{1, 2, 3};
+  CHECK_THROWS_WITH_AS(forward(model, x.data(), 1), doctest::Contains("BatchNorm"), laminar::Error);
+}
+
+TEST_CASE("batchnorm on images in training mode has gradients matching finite differences") {
+  gradient_check::require_gradients_match<Sequential<Input<3, 3, 3>, BatchNorm>>({.batch = 3});
+}
+
+TEST_CASE("batchnorm on flat inputs in training mode has gradients matching finite differences") {
+  gradient_check::require_gradients_match<Sequential<Input<4>, BatchNorm>>({.batch = 5});
+}
+
+TEST_CASE("batchnorm on images in eval mode has gradients matching finite differences") {
+  gradient_check::require_gradients_match<Sequential<Input<3, 3, 3>, BatchNorm>>(
+      {.batch = 3, .mode = gradient_check::Mode::eval}, TrainRunningStatistics{});
+}
+
+TEST_CASE("batchnorm on flat inputs in eval mode has gradients matching finite differences") {
+  gradient_check::require_gradients_match<Sequential<Input<4>, BatchNorm>>(
+      {.batch = 5, .mode = gradient_check::Mode::eval}, TrainRunningStatistics{});
+}
