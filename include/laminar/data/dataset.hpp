@@ -31,21 +31,6 @@ struct Dataset {
     d.labels.assign(labels.begin() + begin, labels.begin() + end);
     return d;
   }
-
-  // Appends another dataset of the same sample shape.
-  void append(const Dataset& other) {
-    if (size() == 0 && channels == 0) {
-      *this = other;
-      return;
-    }
-    if (other.channels != channels || other.height != height || other.width != width)
-      throw Error("Dataset::append: " + other.source + " has samples of another shape than " +
-                  source);
-    images.insert(images.end(), other.images.begin(), other.images.end());
-    labels.insert(labels.end(), other.labels.begin(), other.labels.end());
-    classes = classes > other.classes ? classes : other.classes;
-    source += " + " + other.source;
-  }
 };
 
 // A training set, a validation set carved from the training data or given

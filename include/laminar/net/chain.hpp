@@ -77,11 +77,6 @@ class Chain {
 
  public:
   using layer_tuple = decltype(make_layers(Indices{}));
-  template <std::size_t I>
-  using layer_at = std::tuple_element_t<I, layer_tuple>;
-
-  Chain() = default;
-  explicit Chain(std::uint32_t& next_stream) { assign_streams(next_stream); }
 
   void assign_streams(std::uint32_t& next) {
     std::apply([&](auto&... layer) { (detail::assign_streams(layer, next), ...); }, layers_);
@@ -104,18 +99,11 @@ class Chain {
     }(Indices{});
   }
 
-  const T* output_data() const { return outputs_[depth - 1].data(); }
-
   template <class F>
   void visit(const std::string& prefix, F&& f) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (std::get<I>(layers_).visit(prefix + std::to_string(I + 1) + ".", f), ...);
     }(Indices{});
-  }
-
-  template <std::size_t I>
-  auto& layer() {
-    return std::get<I>(layers_);
   }
 
  private:

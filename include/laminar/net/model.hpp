@@ -131,9 +131,6 @@ class Model : detail::RequireDevice<B> {
 
   static std::string describe() { return laminar::describe<Net>(); }
 
-  chain_type& chain() { return chain_; }
-  Context<B>& context() { return context_; }
-
  private:
   chain_type chain_;
   Context<B> context_;

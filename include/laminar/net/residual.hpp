@@ -105,8 +105,6 @@ struct Residual {
       if constexpr (!identity<In>) projection_.visit(prefix + "shortcut.", f);
     }
 
-    auto& branch() { return branch_; }
-
    private:
     Chain<In, T, B, Layers...> branch_;
     [[no_unique_address]] std::conditional_t<identity<In>, None, Shortcut> projection_;

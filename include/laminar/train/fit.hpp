@@ -74,19 +74,21 @@ struct BatchArena {
     x.resize(batch);
     dlogits.resize(batch);
     labels.reserve(std::size_t(batch));
-    host_labels.resize(std::size_t(batch));
-    if (!on_host) host_x.resize(std::size_t(batch) * Model::input_shape::size);
+    if (!on_host) {
+      host_x.resize(std::size_t(batch) * Model::input_shape::size);
+      host_labels.resize(std::size_t(batch));
+    }
   }
 
-  // Normalises samples order[begin, begin + count) into x and labels.
+  // Normalises samples order[0, count) into x and labels: in place on the CPU,
+  // staged on the host and copied over otherwise.
   void load(const data::Dataset& d, const long* order, int count, const data::Normalization& norm) {
     x.resize(count);
     dlogits.resize(count);
-    T* target = on_host ? x.data() : host_x.data();
-    data::gather(d, order, count, norm, target, host_labels.data());
     if constexpr (on_host) {
-      ops<B>::copy(labels.data(), host_labels.data(), count);
+      data::gather(d, order, count, norm, x.data(), labels.data());
     } else {
+      data::gather(d, order, count, norm, host_x.data(), host_labels.data());
       x.copy_from_host(host_x.data());
       ops<B>::copy_to_device(labels.data(), host_labels.data(), count);
     }

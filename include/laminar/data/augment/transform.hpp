@@ -1,0 +1,166 @@
+// The augmentation contract. A transform maps one uint8 image (C, H, W) to
+// another of the same shape, drawing its random numbers from a Draw: a Philox
+// stream fixed by (seed, epoch, sample index, transform position), so an
+// augmented epoch is reproducible and independent of threads and batch order.
+// Transforms compose with `|` and run with a probability via `.with(p)`.
+//
+//   auto light = augment::pad_crop(4) | augment::hflip() | augment::cutout(8);
+//   light.apply(batch, n, C, H, W, indices, seed, epoch);
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../../core/error.hpp"
+#include "../../core/philox.hpp"
+
+namespace laminar::augment {
+
+// A non-owning (C, H, W) uint8 image.
+struct Image {
+  std::uint8_t* data;
+  int channels, height, width;
+  long pixels() const { return long(height) * width; }
+  long size() const { return long(channels) * pixels(); }
+  std::uint8_t& at(int c, int y, int x) const { return data[(long(c) * height + y) * width + x]; }
+};
+
+// The random source of one transform on one sample. Each call to next_*()
+// takes the next element of the stream.
+class Draw {
+ public:
+  Draw(std::uint64_t seed, std::uint32_t epoch, std::uint64_t index, std::uint32_t position)
+      : seed_(seed), stream_(0x41000000u | position), epoch_(epoch), base_(index << 20) {}
+
+  float uniform() { return philox::uniform(seed_, stream_, epoch_, base_ + counter_++); }
+  float uniform(float low, float high) { return low + (high - low) * uniform(); }
+  // An integer in [low, high], inclusive.
+  int integer(int low, int high) {
+    const auto span = std::uint64_t(high - low + 1);
+    return low + int(philox::bits(seed_, stream_, epoch_, base_ + counter_++) % span);
+  }
+  bool bernoulli(float p) { return uniform() < p; }
+  double normal() {
+    const double v = philox::normal(seed_, stream_, epoch_, base_ + (counter_ & ~1ull));
+    // Box-Muller yields pairs: element 2k and 2k+1 are the two values of one pair.
+    const double w = philox::normal(seed_, stream_, epoch_, base_ + (counter_ | 1ull));
+    const bool second = counter_ & 1;
+    ++counter_;
+    return second ? w : v;
+  }
+
+ private:
+  std::uint64_t seed_;
+  std::uint32_t stream_, epoch_;
+  std::uint64_t base_, counter_ = 0;  // 2^20 draws per sample and transform
+};
+
+// Every transform derives from this tag. A transform is a const callable
+//   void operator()(const Image& in, const Image& out, Draw& draw) const;
+// that writes out (same shape, never the same memory as in) from in.
+struct TransformTag {};
+template <class T>
+concept Transform = std::is_base_of_v<TransformTag, T>;
+
+inline void copy_image(const Image& in, const Image& out) {
+  std::memcpy(out.data, in.data, std::size_t(in.size()));
+}
+
+// Runs T with probability p; otherwise passes the image through.
+template <Transform T>
+struct Sometimes : TransformTag {
+  T transform;
+  float probability;
+  void operator()(const Image& in, const Image& out, Draw& draw) const {
+    if (draw.bernoulli(probability))
+      transform(in, out, draw);
+    else
+      copy_image(in, out);
+  }
+};
+
+// Mixin giving every transform `.with(p)`: hflip().with(0.5).
+template <class Derived>
+struct WithProbability : TransformTag {
+  auto with(float p) const {  // deduced: Derived is complete only when this is used
+    if (!(p >= 0.f && p <= 1.f)) throw Error("augment: probability " + std::to_string(p) + " is outside [0, 1]");
+    return Sometimes<Derived>{{}, static_cast<const Derived&>(*this), p};
+  }
+};
+
+// A chain of transforms, applied left to right; step k draws from stream k.
+template <Transform... Ts>
+struct Pipeline : TransformTag {
+  std::tuple<Ts...> steps;
+
+  // Augments samples in place: images (n, C, H, W); indices[i] is sample i's
+  // index in the dataset, which with (seed, epoch) fixes its random numbers.
+  void apply(std::uint8_t* images, int n, int channels, int height, int width, const long* indices,
+             std::uint64_t seed, std::uint32_t epoch) const {
+    const long size = long(channels) * height * width;
+#pragma omp parallel if (n > 1)
+    {
+      std::vector<std::uint8_t> scratch(static_cast<std::size_t>(size));
+#pragma omp for schedule(static)
+      for (int i = 0; i < n; ++i)
+        run(Image{images + i * size, channels, height, width}, Image{scratch.data(), channels, height, width},
+            seed, epoch, std::uint64_t(indices[i]));
+    }
+  }
+
+  // One image in place; `spare` is scratch memory of the same shape.
+  void run(const Image& image, const Image& spare, std::uint64_t seed, std::uint32_t epoch,
+           std::uint64_t index) const {
+    Image source = image, target = spare;
+    std::uint32_t position = 0;
+    std::apply(
+        [&](const auto&... step) {
+          ((
+               [&] {
+                 Draw draw(seed, epoch, index, position++);
+                 step(source, target, draw);
+                 std::swap(source, target);
+               }()),
+           ...);
+        },
+        steps);
+    if (source.data != image.data) copy_image(source, image);
+  }
+};
+
+namespace detail {
+template <class T>
+struct IsPipeline : std::false_type {};
+template <class... Ts>
+struct IsPipeline<Pipeline<Ts...>> : std::true_type {};
+
+template <Transform T>
+auto steps_of(const T& t) {
+  if constexpr (IsPipeline<T>::value)
+    return t.steps;
+  else
+    return std::tuple<T>{t};
+}
+template <class... Ts>
+Pipeline<Ts...> make_pipeline(std::tuple<Ts...> steps) {
+  return {{}, std::move(steps)};
+}
+}  // namespace detail
+
+// A single transform as a pipeline, so it can be applied on its own.
+template <Transform T>
+auto pipeline(const T& t) {
+  return detail::make_pipeline(detail::steps_of(t));
+}
+
+template <Transform A, Transform B>
+auto operator|(const A& a, const B& b) {
+  return detail::make_pipeline(std::tuple_cat(detail::steps_of(a), detail::steps_of(b)));
+}
+
+}  // namespace laminar::augment
