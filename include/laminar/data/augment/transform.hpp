@@ -45,14 +45,7 @@ class Draw {
     return low + int(philox::bits(seed_, stream_, epoch_, base_ + counter_++) % span);
   }
   bool bernoulli(float p) { return uniform() < p; }
-  double normal() {
-    const double v = philox::normal(seed_, stream_, epoch_, base_ + (counter_ & ~1ull));
-    // Box-Muller yields pairs: element 2k and 2k+1 are the two values of one pair.
-    const double w = philox::normal(seed_, stream_, epoch_, base_ + (counter_ | 1ull));
-    const bool second = counter_ & 1;
-    ++counter_;
-    return second ? w : v;
-  }
+  double normal() { return philox::normal(seed_, stream_, epoch_, base_ + counter_++); }
 
  private:
   std::uint64_t seed_;
