@@ -60,6 +60,18 @@ struct TransformTag {};
 template <class T>
 concept Transform = std::is_base_of_v<TransformTag, T>;
 
+namespace detail {
+// Index i of an axis of n pixels, mirrored about the edge pixels as often as
+// needed (numpy 'reflect'): the extension is periodic with period 2 (n - 1).
+inline int reflect_index(int i, int n) {
+  if (n == 1) return 0;
+  const int period = 2 * (n - 1);
+  i %= period;
+  if (i < 0) i += period;
+  return i < n ? i : period - i;
+}
+}  // namespace detail
+
 inline void copy_image(const Image& in, const Image& out) {
   std::memcpy(out.data, in.data, std::size_t(in.size()));
 }
