@@ -143,7 +143,7 @@ TEST_CASE("reflect padding wider than the image keeps mirroring, as numpy's 'ref
     CHECK(!matching(candidates, augmented(augment::pad_crop(4, Border::reflect), in, index).pixels).empty());
 }
 
-TEST_CASE("pad_crop draws every offset in [0, 2 pad] on both axes") {
+TEST_CASE("pad_crop draws every offset from 0 to 2 pad on both axes") {
   // Two channels and unique values, so exactly one window matches each output.
   const int pad = 2;
   const Picture in = picture(2, 5, 7, [](int c, int y, int x) { return 1 + 100 * c + 7 * y + x; });
@@ -296,7 +296,7 @@ TEST_CASE("crop resizing matches a plain bilinear reference on images wider than
   }
 }
 
-TEST_CASE("crop_percent crops each side independently by a fraction in [low, high] of its extent") {
+TEST_CASE("crop_percent crops each side independently by a fraction from low to high of its extent") {
   const float low = 0.05f, high = 0.25f;
   const auto transform = augment::crop_percent(low, high);
   const int height = 200, width = 100, draws = 4000;

@@ -100,11 +100,11 @@ TEST_CASE("two transforms of one pipeline draw from different streams") {
   CHECK(once != twice);  // Noise at position 1 does not repeat position 0's numbers
 }
 
-TEST_CASE("a probability outside [0, 1] is refused by name") {
+TEST_CASE("a probability outside 0 to 1 is refused by name") {
   CHECK_THROWS_WITH_AS(AddOne{}.with(1.5f), doctest::Contains("probability 1.5"), Error);
 }
 
-TEST_CASE("draws cover their ranges: integer bounds inclusive, uniform in [low, high)") {
+TEST_CASE("draws cover their ranges: integer bounds inclusive, uniform below its upper bound") {
   Draw draw(3, 1, 42, 0);
   int low = 0, high = 0;
   for (int i = 0; i < 2000; ++i) {
