@@ -3,8 +3,8 @@
 # everything is present. Runs apt-get as root, or through sudo.
 set -euo pipefail
 
-packages=(cmake g++ make libeigen3-dev doctest-dev libbenchmark-dev zlib1g-dev xz-utils
-          dataset-fashion-mnist)
+packages=(cmake g++ make pkg-config libeigen3-dev doctest-dev libbenchmark-dev zlib1g-dev xz-utils
+          libstb-dev dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -27,8 +27,11 @@
 
 #include "data/batch.hpp"
 #include "data/cifar10.hpp"
+#include "data/cifar100.hpp"
 #include "data/dataset.hpp"
 #include "data/idx.hpp"
+#include "data/loader.hpp"
+#include "data/split.hpp"
 #include "train/fit.hpp"
 #include "train/loss.hpp"
 #include "train/optim.hpp"

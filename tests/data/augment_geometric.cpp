@@ -8,7 +8,6 @@
 #include <laminar/data/augment/geometric.hpp>
 #include <laminar/data/augment/occlusion.hpp>
 #include <numeric>
-#include <set>
 #include <tuple>
 #include <vector>
 
@@ -473,9 +472,11 @@ TEST_CASE("the same seed, epoch and index give the same output, and another inde
   // The images are equal, so sample i under index 5 - i must match sample 5 - i.
   for (int i = 0; i < n; ++i)
     CHECK(std::equal(first.begin() + i * size, first.begin() + (i + 1) * size, swapped.begin() + (n - 1 - i) * size));
-  std::set<Pixels> distinct;
-  for (int i = 0; i < n; ++i) distinct.emplace(first.begin() + i * size, first.begin() + (i + 1) * size);
-  CHECK(distinct.size() == std::size_t(n));
+  // Pairwise rather than through std::set<Pixels>, whose comparison GCC 12
+  // misreports with -Wstringop-overread at -O3.
+  for (int i = 0; i < n; ++i)
+    for (int j = i + 1; j < n; ++j)
+      CHECK_FALSE(std::equal(first.begin() + i * size, first.begin() + (i + 1) * size, first.begin() + j * size));
 }
 
 TEST_CASE("invalid arguments are refused with the transform's name and the value") {
