@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -19,48 +20,68 @@ namespace detail {
 
 inline constexpr int cifar10_channels = 3, cifar10_side = 32, cifar10_classes = 10;
 inline constexpr std::size_t cifar10_image_bytes = 3 * 32 * 32;
-inline constexpr std::size_t cifar10_record_bytes = 1 + cifar10_image_bytes;
 
 inline Dataset empty_cifar10(const std::string& source) {
   return Dataset{cifar10_channels, cifar10_side, cifar10_side, cifar10_classes, {}, {}, source};
 }
 
-// Reads the file straight onto the end of `into.images` and compacts it there:
-// record n's image moves down from n*3073 + 1 to n*3072, so a forward pass never
-// overwrites a record it has yet to read. A bad file leaves `into` as it was.
-inline void append_cifar10(Dataset& into, const std::filesystem::path& file) {
+// One label byte of a CIFAR record: where it sits, how many classes it counts,
+// and how messages name it.
+struct RecordLabel {
+  std::size_t offset;
+  int classes;
+  const char* name;         // "" or "fine ", "coarse "
+  const char* description;  // "10 classes", "20 superclasses"
+};
+
+// Reads a file of records (label bytes, then a 3x32x32 image) straight onto the
+// end of `into.images` and compacts it there: record n's image moves down from
+// n*record + header to n*3072, so a forward pass never overwrites a record it
+// has yet to read. Every label byte is checked, and `kept` is the one stored. A
+// bad file leaves `into` as it was.
+inline void append_cifar_records(Dataset& into, const std::filesystem::path& file, const char* format,
+                                 std::initializer_list<RecordLabel> labels, const RecordLabel& kept) {
+  constexpr std::size_t image_bytes = cifar10_image_bytes;
+  const std::size_t record_bytes = labels.size() + image_bytes;
+  const std::string record_phrase = std::to_string(record_bytes) + "-byte " + format + " records";
   std::vector<std::uint8_t>& images = into.images;
   const std::size_t start = images.size();
   const bool gzip = append_file(file, images);
   try {
     const std::size_t size = images.size() - start;
-    if (size == 0)
-      throw Error(file.string() + ": is empty, expected 3073-byte CIFAR-10 records");
-    if (size % cifar10_record_bytes != 0)
-      throw Error(file.string() + ": " + size_phrase(size, gzip) + " is not a whole number of " +
-                  "3073-byte CIFAR-10 records (" + std::to_string(size / cifar10_record_bytes) +
-                  " records and " + std::to_string(size % cifar10_record_bytes) + " bytes over)");
-    const std::size_t records = size / cifar10_record_bytes;
+    if (size == 0) throw Error(file.string() + ": is empty, expected " + record_phrase);
+    if (size % record_bytes != 0)
+      throw Error(file.string() + ": " + size_phrase(size, gzip) + " is not a whole number of " + record_phrase +
+                  " (" + std::to_string(size / record_bytes) + " records and " +
+                  std::to_string(size % record_bytes) + " bytes over); the file is truncated or not " + format);
+    const std::size_t records = size / record_bytes;
     std::uint8_t* bytes = images.data() + start;
-    for (std::size_t record = 0; record < records; ++record) {
-      const std::uint8_t label = bytes[record * cifar10_record_bytes];
-      if (label >= cifar10_classes)
-        throw Error(file.string() + ": record " + std::to_string(record) + " has label " +
-                    std::to_string(label) + ", outside 0..9 (CIFAR-10 has 10 classes)");
-    }
+    for (std::size_t record = 0; record < records; ++record)
+      for (const RecordLabel& label : labels) {
+        const std::uint8_t value = bytes[record * record_bytes + label.offset];
+        if (value >= label.classes)
+          throw Error(file.string() + ": record " + std::to_string(record) + " has " + label.name + "label " +
+                      std::to_string(value) + ", outside 0.." + std::to_string(label.classes - 1) + " (" +
+                      format + " has " + label.description + ")");
+      }
     const std::size_t first = into.labels.size();
     into.labels.resize(first + records);
     for (std::size_t record = 0; record < records; ++record) {
-      const std::uint8_t* source = bytes + record * cifar10_record_bytes;
-      into.labels[first + record] = source[0];
-      std::memmove(bytes + record * cifar10_image_bytes, source + 1, cifar10_image_bytes);
+      const std::uint8_t* source = bytes + record * record_bytes;
+      into.labels[first + record] = source[kept.offset];
+      std::memmove(bytes + record * image_bytes, source + labels.size(), image_bytes);
     }
-    images.resize(start + records * cifar10_image_bytes);
+    images.resize(start + records * image_bytes);
   } catch (...) {
     images.resize(start);
     throw;
   }
   into.source += (into.source.empty() ? "" : " + ") + file.string();
+}
+
+inline void append_cifar10(Dataset& into, const std::filesystem::path& file) {
+  constexpr RecordLabel label{0, cifar10_classes, "", "10 classes"};
+  append_cifar_records(into, file, "CIFAR-10", {label}, label);
 }
 
 }  // namespace detail

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "cifar10.hpp"
 #include "dataset.hpp"
 #include "file.hpp"
 #include "split.hpp"
@@ -22,51 +23,11 @@ enum class Cifar100Labels { fine, coarse };
 
 namespace detail {
 
-inline constexpr std::size_t cifar100_image_bytes = 3 * 32 * 32;
-inline constexpr std::size_t cifar100_record_bytes = 2 + cifar100_image_bytes;
-
-// Reads the file onto the end of `into.images` and compacts it in place, as
-// append_cifar10 does: record n's image moves down from n*3074 + 2 to n*3072.
-// Both labels of every record are checked, whichever is kept: a record with a
-// bad one is a damaged file either way. A bad file leaves `into` as it was.
+// CIFAR-100 records carry two labels, coarse then fine; both are checked,
+// whichever is kept: a record with a bad one is a damaged file either way.
 inline void append_cifar100(Dataset& into, const std::filesystem::path& file, Cifar100Labels kept) {
-  std::vector<std::uint8_t>& images = into.images;
-  const std::size_t start = images.size();
-  const bool gzip = append_file(file, images);
-  try {
-    const std::size_t size = images.size() - start;
-    if (size == 0) throw Error(file.string() + ": is empty, expected 3074-byte CIFAR-100 records");
-    if (size % cifar100_record_bytes != 0)
-      throw Error(file.string() + ": " + size_phrase(size, gzip) + " is not a whole number of " +
-                  "3074-byte CIFAR-100 records (" + std::to_string(size / cifar100_record_bytes) +
-                  " records and " + std::to_string(size % cifar100_record_bytes) +
-                  " bytes over); the file is truncated or not CIFAR-100");
-    const std::size_t records = size / cifar100_record_bytes;
-    std::uint8_t* bytes = images.data() + start;
-    for (std::size_t record = 0; record < records; ++record) {
-      const std::uint8_t coarse = bytes[record * cifar100_record_bytes];
-      const std::uint8_t fine = bytes[record * cifar100_record_bytes + 1];
-      if (coarse >= 20)
-        throw Error(file.string() + ": record " + std::to_string(record) + " has coarse label " +
-                    std::to_string(coarse) + ", outside 0..19 (CIFAR-100 has 20 superclasses)");
-      if (fine >= 100)
-        throw Error(file.string() + ": record " + std::to_string(record) + " has fine label " +
-                    std::to_string(fine) + ", outside 0..99 (CIFAR-100 has 100 classes)");
-    }
-    const std::size_t label_offset = kept == Cifar100Labels::coarse ? 0 : 1;
-    const std::size_t first = into.labels.size();
-    into.labels.resize(first + records);
-    for (std::size_t record = 0; record < records; ++record) {
-      const std::uint8_t* source = bytes + record * cifar100_record_bytes;
-      into.labels[first + record] = source[label_offset];
-      std::memmove(bytes + record * cifar100_image_bytes, source + 2, cifar100_image_bytes);
-    }
-    images.resize(start + records * cifar100_image_bytes);
-  } catch (...) {
-    images.resize(start);
-    throw;
-  }
-  into.source += (into.source.empty() ? "" : " + ") + file.string();
+  constexpr RecordLabel coarse{0, 20, "coarse ", "20 superclasses"}, fine{1, 100, "fine ", "100 classes"};
+  append_cifar_records(into, file, "CIFAR-100", {coarse, fine}, kept == Cifar100Labels::coarse ? coarse : fine);
 }
 
 inline Dataset empty_cifar100(Cifar100Labels labels, const std::string& source) {
