@@ -110,7 +110,10 @@ struct Pipeline : TransformTag {
     const long size = long(channels) * height * width;
 #pragma omp parallel if (n > 1)
     {
-      std::vector<std::uint8_t> scratch(static_cast<std::size_t>(size));
+      // Per thread and kept between calls: a loader calling apply every batch
+      // allocates only when the image size grows.
+      thread_local std::vector<std::uint8_t> scratch;
+      if (scratch.size() < static_cast<std::size_t>(size)) scratch.resize(static_cast<std::size_t>(size));
 #pragma omp for schedule(static)
       for (int i = 0; i < n; ++i)
         run(Image{images + i * size, channels, height, width}, Image{scratch.data(), channels, height, width},
