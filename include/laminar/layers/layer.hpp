@@ -41,6 +41,10 @@ class Parameter {
   const long fan_in, fan_out;  // for initialisers: inputs and outputs per weight
 
   bool trainable() const { return role != Role::statistic; }
+  // A frozen parameter keeps its value: optimizers skip it (fine-tuning a head
+  // on a pretrained body). Its gradient is still computed, so the layers below
+  // it see their input gradients.
+  bool frozen = false;
   T* value() { return value_.data(); }
   const T* value() const { return value_.data(); }
   T* grad() { return grad_.data(); }
