@@ -368,12 +368,8 @@ struct ops<cpu> {
   template <class T>
   static double softmax_cross_entropy(int batch, int classes, const T* logits, const int* labels,
                                       double smoothing, T scale, T* dlogits, long* correct) {
-    return cross_entropy_rows(batch, classes, logits, scale, dlogits, correct, [&](int n) {
-      return std::pair{[label = labels[n], smoothing, classes](int k) {
-                         return (k == label ? 1.0 - smoothing : 0.0) + smoothing / classes;
-                       },
-                       labels[n]};
-    });
+    return cross_entropy_rows(batch, classes, logits, scale, dlogits, correct,
+                              label_targets(labels, smoothing, classes));
   }
 
   // The same against soft targets (N, K), each row a distribution (mixup,
@@ -382,16 +378,60 @@ struct ops<cpu> {
   template <class T>
   static double softmax_cross_entropy_soft(int batch, int classes, const T* logits, const T* targets, T scale,
                                            T* dlogits, long* correct) {
-    return cross_entropy_rows(batch, classes, logits, scale, dlogits, correct, [&](int n) {
-      const T* t = targets + long(n) * classes;
-      return std::pair{[t](int k) { return double(t[k]); }, cpu_detail::argmax(t, classes)};
-    });
+    return cross_entropy_rows(batch, classes, logits, scale, dlogits, correct, soft_targets(targets, classes));
+  }
+
+  // Knowledge distillation (Hinton, Vinyals and Dean 2015), per row with
+  // q = softmax(z), r = softmax(z / T), p = softmax(u / T) for student logits z and
+  // teacher logits u:
+  //   loss = alpha * (-sum_k t_k log q_k) + (1 - alpha) * T^2 * sum_k p_k (log p_k - log r_k)
+  //   d loss / d z = alpha * (q - t) + (1 - alpha) * T * (r - p)
+  // The T^2 keeps the soft term's gradient from shrinking as 1 / T^2 when T grows.
+  // The target t is the smoothed label, or the row of `targets` when that is not
+  // null (labels may then be null). Writes dlogits = d loss / d z * scale, returns
+  // the summed loss; `correct` counts as the cross-entropies above do.
+  template <class T>
+  static double softmax_distillation(int batch, int classes, const T* logits, const T* teacher_logits,
+                                     const int* labels, const T* targets, double smoothing, double alpha,
+                                     double temperature, T scale, T* dlogits, long* correct) {
+    if (targets)
+      return distillation_rows(batch, classes, logits, teacher_logits, alpha, temperature, scale, dlogits, correct,
+                               soft_targets(targets, classes));
+    return distillation_rows(batch, classes, logits, teacher_logits, alpha, temperature, scale, dlogits, correct,
+                             label_targets(labels, smoothing, classes));
   }
 
  private:
-  // Shared by both losses: per row, log-sum-exp around the row maximum, the
-  // loss -sum_k t_k log p_k and its gradient. row_target(n) gives the target
-  // function k -> t_k of row n and the class that counts as correct.
+  // Row targets for the losses: row_target(n) gives the target function k -> t_k
+  // of row n and the class that counts as correct.
+  static auto label_targets(const int* labels, double smoothing, int classes) {
+    return [=](int n) {
+      return std::pair{[label = labels[n], smoothing, classes](int k) {
+                         return (k == label ? 1.0 - smoothing : 0.0) + smoothing / classes;
+                       },
+                       labels[n]};
+    };
+  }
+  template <class T>
+  static auto soft_targets(const T* targets, int classes) {
+    return [=](int n) {
+      const T* t = targets + long(n) * classes;
+      return std::pair{[t](int k) { return double(t[k]); }, cpu_detail::argmax(t, classes)};
+    };
+  }
+
+  // log sum_k exp(v_k * inverse_temperature) around the row maximum v[arg], so
+  // that no exponent is positive.
+  template <class T>
+  static double log_sum_exp(const T* v, int classes, int arg, double inverse_temperature) {
+    const double top = double(v[arg]);
+    double sum = 0;
+    for (int k = 0; k < classes; ++k) sum += std::exp((double(v[k]) - top) * inverse_temperature);
+    return std::log(sum) + top * inverse_temperature;
+  }
+
+  // Shared by the cross-entropies: per row the loss -sum_k t_k log p_k and its
+  // gradient p - t.
   template <class T, class RowTarget>
   static double cross_entropy_rows(int batch, int classes, const T* logits, T scale, T* dlogits, long* correct,
                                    const RowTarget& row_target) {
@@ -403,9 +443,7 @@ struct ops<cpu> {
       const auto [target, expected] = row_target(n);
       const int arg = cpu_detail::argmax(z, classes);
       hits += arg == expected;
-      double sum = 0;
-      for (int k = 0; k < classes; ++k) sum += std::exp(double(z[k]) - double(z[arg]));
-      const double log_sum = std::log(sum) + double(z[arg]);
+      const double log_sum = log_sum_exp(z, classes, arg, 1.0);
       double row = 0;
       for (int k = 0; k < classes; ++k) {
         const double log_p = double(z[k]) - log_sum, t = target(k);
@@ -413,6 +451,46 @@ struct ops<cpu> {
         if (dlogits) dlogits[long(n) * classes + k] = T((std::exp(log_p) - t) * double(scale));
       }
       loss += row;
+    }
+    if (correct) *correct = hits;
+    return loss;
+  }
+
+  // The rows of softmax_distillation. The cross-entropy term is computed exactly
+  // as cross_entropy_rows does, so alpha = 1 reproduces it bit for bit.
+  template <class T, class RowTarget>
+  static double distillation_rows(int batch, int classes, const T* logits, const T* teacher_logits, double alpha,
+                                  double temperature, T scale, T* dlogits, long* correct,
+                                  const RowTarget& row_target) {
+    const double inverse_temperature = 1.0 / temperature;
+    const double soft_weight = (1.0 - alpha) * temperature * temperature;
+    const double soft_gradient_weight = (1.0 - alpha) * temperature;
+    double loss = 0;
+    long hits = 0;
+#pragma omp parallel for reduction(+ : loss, hits) schedule(static) if (batch > 256)
+    for (int n = 0; n < batch; ++n) {
+      const T* z = logits + long(n) * classes;
+      const T* u = teacher_logits + long(n) * classes;
+      const auto [target, expected] = row_target(n);
+      const int arg = cpu_detail::argmax(z, classes);
+      hits += arg == expected;
+      const double log_sum = log_sum_exp(z, classes, arg, 1.0);
+      // The maximum of z / T is at the maximum of z since T > 0.
+      const double student_log_sum = log_sum_exp(z, classes, arg, inverse_temperature);
+      const double teacher_log_sum = log_sum_exp(u, classes, cpu_detail::argmax(u, classes), inverse_temperature);
+      double cross_entropy = 0, divergence = 0;
+      for (int k = 0; k < classes; ++k) {
+        const double log_q = double(z[k]) - log_sum, t = target(k);
+        const double log_r = double(z[k]) * inverse_temperature - student_log_sum;
+        const double log_p = double(u[k]) * inverse_temperature - teacher_log_sum, p = std::exp(log_p);
+        cross_entropy -= t * log_q;
+        // p log p -> 0 as p -> 0; guarding keeps a -inf teacher logit from giving 0 * inf.
+        if (p > 0) divergence += p * (log_p - log_r);
+        if (dlogits)
+          dlogits[long(n) * classes + k] =
+              T((alpha * (std::exp(log_q) - t) + soft_gradient_weight * (std::exp(log_r) - p)) * double(scale));
+      }
+      loss += alpha * cross_entropy + soft_weight * divergence;
     }
     if (correct) *correct = hits;
     return loss;
