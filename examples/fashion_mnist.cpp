@@ -35,7 +35,7 @@ int main(int argc, char** argv) try {
   optim::SGD opt(model, recipe.optimizer());
   const auto history = train::fit(model, opt, data.train,
                                   {.epochs = recipe.epochs, .batch = recipe.batch, .seed = seed,
-                                   .learning_rate = [&](double e) { return recipe.learning_rate(e); },
+                                   .schedule = recipe.schedule(),
                                    .validation = &data.valid});
   const auto test = train::evaluate(model, data.test, history.normalization);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -23,11 +23,8 @@ struct FashionRecipe {
   optim::SGDOptions optimizer() const {
     return {.lr = peak_lr, .momentum = 0.9, .nesterov = true, .weight_decay = 5e-4};
   }
-  // Linear warmup, then linear decay to zero at the last epoch.
-  double learning_rate(double epoch) const {
-    return epoch < warmup_epochs ? peak_lr * epoch / warmup_epochs
-                                 : peak_lr * (epochs - epoch) / (epochs - warmup_epochs);
-  }
+  // Linear warmup from zero, then linear decay to zero at the last epoch.
+  schedule::Schedule schedule() const { return schedule::warmup(warmup_epochs) + schedule::linear(0.0); }
 };
 
 }  // namespace examples

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <filesystem>
@@ -144,7 +145,7 @@ TEST_CASE("read_idx recognises gzip by its magic bytes, not by the file name") {
   CHECK(small.labels == Bytes{0, 1, 2});
 }
 
-TEST_CASE("fashion_mnist holds out the last 5000 training samples as valid and loads t10k as test") {
+TEST_CASE("fashion_mnist holds out 500 samples of each class as valid and loads t10k as test") {
   const auto splits = laminar::data::fashion_mnist(fashion);
   CHECK(splits.train.size() == 55000);
   CHECK(splits.valid.size() == 5000);
@@ -152,9 +153,31 @@ TEST_CASE("fashion_mnist holds out the last 5000 training samples as valid and l
   CHECK(splits.train.images.size() == 55000u * 784);
   CHECK(splits.valid.images.size() == 5000u * 784);
   CHECK(splits.valid.height == 28);
+  // Fashion-MNIST's training file has exactly 6000 images of each class, so a
+  // stratified 5000 takes exactly 500 of each, and train keeps 5500.
+  std::array<long, 10> valid_counts{}, train_counts{};
+  for (const auto label : splits.valid.labels) ++valid_counts[label];
+  for (const auto label : splits.train.labels) ++train_counts[label];
+  for (int c = 0; c < 10; ++c) {
+    CHECK(valid_counts[std::size_t(c)] == 500);
+    CHECK(train_counts[std::size_t(c)] == 5500);
+  }
+  // Together the parts hold every training label, each part in file order.
   const Bytes raw_labels = gunzip(fashion / "train-labels-idx1-ubyte.gz");
-  CHECK(splits.train.labels == Bytes(raw_labels.begin() + 8, raw_labels.end() - 5000));
-  CHECK(splits.valid.labels == Bytes(raw_labels.end() - 5000, raw_labels.end()));
+  Bytes all(splits.train.labels.begin(), splits.train.labels.end());
+  all.insert(all.end(), splits.valid.labels.begin(), splits.valid.labels.end());
+  Bytes expected(raw_labels.begin() + 8, raw_labels.end());
+  std::sort(all.begin(), all.end());
+  std::sort(expected.begin(), expected.end());
+  CHECK(all == expected);
+}
+
+TEST_CASE("fashion_mnist draws the same validation samples for a seed and others for another") {
+  const auto a = laminar::data::fashion_mnist(fashion, 1000, 3);
+  const auto b = laminar::data::fashion_mnist(fashion, 1000, 3);
+  const auto c = laminar::data::fashion_mnist(fashion, 1000, 4);
+  CHECK(a.valid.images == b.valid.images);
+  CHECK(a.valid.images != c.valid.images);
 }
 
 TEST_CASE("fashion_mnist with validation 0 leaves valid empty and train whole") {

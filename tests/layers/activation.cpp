@@ -32,6 +32,15 @@ constexpr gradient_check::Options both_sides{.batch = 2, .input_low = -2, .input
 
 TEST_CASE("relu is max(x, 0)") { check_values(apply<ReLU>(), {0, 0, 0, 0, 0.5, 1, 2}); }
 
+TEST_CASE("relu passes NaN through instead of zeroing it") {
+  Model<Sequential<Input<3>, ReLU>, cpu, double> model;
+  const double x[3] = {std::nan(""), -1.0, 2.0};
+  const auto y = laminar_test::forward(model, x, 1);
+  CHECK(std::isnan(y[0]));
+  CHECK(y[1] == 0.0);
+  CHECK(y[2] == 2.0);
+}
+
 TEST_CASE(
     "leaky relu has slope 0.01 below zero by default and the given slope with LeakyReLUWith") {
   check_values(apply<LeakyReLU>(), {-0.02, -0.01, -0.005, 0, 0.5, 1, 2});

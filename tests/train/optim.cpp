@@ -596,7 +596,7 @@ TEST_CASE("the shared options refuse a negative weight decay, max_norm or clip_n
 TEST_CASE("set_lr_scale refuses a prefix no parameter has, and lr_scale an unknown name") {
   Reference model;
   optim::SGD opt(model);
-  CHECK_THROWS_WITH_AS(opt.set_lr_scale("7.", 0.1), "SGD: no trainable parameter name starts with \"7.\"", Error);
+  CHECK_THROWS_WITH_AS(opt.set_lr_scale("7.", 0.1), "SGD: the prefix selects no trainable parameter: \"7.\"", Error);
   CHECK_THROWS_WITH_AS(opt.lr_scale("9.weight"), "SGD: there is no trainable parameter named \"9.weight\"", Error);
   CHECK_THROWS_WITH_AS(opt.set_lr_scale("1.", -1.0),
                        "SGD: the learning-rate scale must be a finite number >= 0, got -1", Error);

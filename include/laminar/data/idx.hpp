@@ -16,6 +16,7 @@
 
 #include "../core/error.hpp"
 #include "dataset.hpp"
+#include "split.hpp"
 #include "file.hpp"
 
 namespace laminar::data {
@@ -131,7 +132,7 @@ inline std::filesystem::path find_idx_file(const std::filesystem::path& director
   throw Error(plain.string() + ": no such file, neither plain nor .gz");
 }
 
-inline Splits idx_splits(const std::filesystem::path& directory, long validation,
+inline Splits idx_splits(const std::filesystem::path& directory, long validation, std::uint64_t seed,
                          const char* caller) {
   std::error_code error;
   if (!std::filesystem::is_directory(directory, error))
@@ -150,28 +151,24 @@ inline Splits idx_splits(const std::filesystem::path& directory, long validation
     throw Error(std::string(caller) + ": validation = " + std::to_string(validation) +
                 " is more than the " + std::to_string(train.size()) + " samples in " +
                 train.source);
-  Splits splits;
-  const long kept = train.size() - validation;
-  splits.valid = train.slice(kept, train.size());
-  train.images.resize(std::size_t(kept * train.sample_size()));
-  train.labels.resize(std::size_t(kept));
-  splits.train = std::move(train);
+  Splits splits = split_validation(train, validation, seed);
   splits.test = read_idx(test_images, test_labels);
   return splits;
 }
 
 }  // namespace detail
 
-// Fashion-MNIST: `valid` is the last `validation` samples of the training file,
-// `train` the rest, `test` the t10k files. Debian's package puts it at the default.
+// Fashion-MNIST: `valid` is `validation` samples of the training file, drawn
+// stratified by class with `seed` (split_validation), `train` the rest, `test`
+// the t10k files. Debian's package puts it at the default directory.
 inline Splits fashion_mnist(const std::filesystem::path& directory = "/usr/share/datasets/fashion-mnist",
-                            long validation = 5000) {
-  return detail::idx_splits(directory, validation, "fashion_mnist");
+                            long validation = 5000, std::uint64_t seed = 0) {
+  return detail::idx_splits(directory, validation, seed, "fashion_mnist");
 }
 
 // MNIST, split as fashion_mnist does (the file names are the same).
-inline Splits mnist(const std::filesystem::path& directory, long validation = 5000) {
-  return detail::idx_splits(directory, validation, "mnist");
+inline Splits mnist(const std::filesystem::path& directory, long validation = 5000, std::uint64_t seed = 0) {
+  return detail::idx_splits(directory, validation, seed, "mnist");
 }
 
 }  // namespace laminar::data

@@ -26,6 +26,11 @@
 
 namespace laminar::data {
 
+// Augments n uint8 samples (n, C, H, W) in place; indices[i] is sample i's index
+// in the dataset. An augment::Pipeline is such a callable.
+using Augment = std::function<void(std::uint8_t* images, int n, int channels, int height, int width,
+                                   const long* indices, std::uint64_t seed, std::uint32_t epoch)>;
+
 // Loader<float> loader(train, norm, {.batch = 128, .seed = 7},
 //                      [pipeline](auto... args) { pipeline.apply(args...); });
 // for (std::uint32_t epoch = 0; epoch < epochs; ++epoch) {
@@ -57,10 +62,7 @@ class Loader {
     bool prefetch = true;    // prepare the next batch on a background thread
   };
 
-  // Augments n uint8 samples (n, C, H, W) in place; indices[i] is sample i's index
-  // in the dataset. An augment::Pipeline's apply has this signature.
-  using Augment = std::function<void(std::uint8_t* images, int n, int channels, int height, int width,
-                                     const long* indices, std::uint64_t seed, std::uint32_t epoch)>;
+  using Augment = data::Augment;
 
   struct Batch {
     const T* images;       // (size, C, H, W), normalised

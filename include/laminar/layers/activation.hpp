@@ -13,8 +13,9 @@ namespace activation {
 
 struct Relu {
   static constexpr const char* name = "ReLU";
+  // NaN passes through (as in PyTorch), so a NaN upstream is not silently zeroed.
   template <class T>
-  LAMINAR_HD static T value(T x) { return x > T(0) ? x : T(0); }
+  LAMINAR_HD static T value(T x) { return x < T(0) ? T(0) : x; }
   template <class T>
   LAMINAR_HD static T derivative(T, T y) { return y > T(0) ? T(1) : T(0); }
 };

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "../core/backend.hpp"
@@ -53,6 +54,15 @@ class Parameter {
  private:
   Buffer<T, B> value_, grad_;
 };
+
+// Whether a name prefix selects a parameter name. Prefixes select whole
+// components of the dotted names: "1" and "1." select "1.weight" and
+// "1.2.gamma" but not "10.weight"; "1.weight" selects that parameter; "" all.
+// Initialisers, freezing, per-group learning rates and weight loading share it.
+inline bool selects(std::string_view prefix, std::string_view name) {
+  if (!name.starts_with(prefix)) return false;
+  return prefix.empty() || prefix.back() == '.' || name.size() == prefix.size() || name[prefix.size()] == '.';
+}
 
 // Per-step state every layer sees: the mode, the random stream position and the
 // shared scratch memory.

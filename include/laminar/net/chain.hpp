@@ -9,6 +9,7 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "../layers/layer.hpp"
 
@@ -103,6 +104,20 @@ class Chain {
   void visit(const std::string& prefix, F&& f) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (std::get<I>(layers_).visit(prefix + std::to_string(I + 1) + ".", f), ...);
+    }(Indices{});
+  }
+
+  // The layers' names in order (position I + 1 is names()[I]).
+  static std::vector<std::string> names() { return {Layers::name()...}; }
+
+  // f(position, layer name, output, element count) for each layer's output of
+  // the last forward of `batch` samples, in order: what a NaN hunt inspects.
+  template <class F>
+  void visit_outputs(int batch, F&& f) const {
+    if (batch > reserved_batch_) return;  // no forward of that size yet
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (f(int(I + 1), Layers::name(), static_cast<const T*>(outputs_[I].data()), long(batch) * shape_at<I + 1>::size),
+       ...);
     }(Indices{});
   }
 

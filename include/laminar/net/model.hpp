@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -105,9 +106,14 @@ class Model : detail::RequireDevice<B> {
     return n;
   }
 
-  void initialize(std::uint64_t seed) {
+  // The default initialisation above, of every parameter, or only of those
+  // `prefix` selects (laminar::selects: "12" re-initialises layer 12, a new head).
+  void initialize(std::uint64_t seed, std::string_view prefix = {}) {
     std::vector<T> host;
+    bool matched = false;
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
+      if (!selects(prefix, parameters_[i].name)) continue;
+      matched = true;
       Parameter<T, B>& p = *parameters_[i].parameter;
       host.assign(std::size_t(p.size), T(0));
       switch (p.role) {
@@ -127,6 +133,40 @@ class Model : detail::RequireDevice<B> {
       }
       ops<B>::copy_to_device(p.value(), host.data(), p.size);
     }
+    if (!matched && !prefix.empty())
+      throw Error("Model::initialize: the prefix \"" + std::string(prefix) + "\" selects no parameter; the first is " +
+                  (parameters_.empty() ? std::string("(none)") : parameters_.front().name));
+  }
+
+  // The name of each top-level layer: layer_names()[k - 1] is layer k.
+  static std::vector<std::string> layer_names() { return chain_type::names(); }
+
+  // Where non-finite numbers first appear, for a message after the loss turned
+  // NaN or infinite: a parameter (weights that an earlier step blew up), else
+  // the first layer whose output of the last forward is non-finite; empty when
+  // everything is finite. Copies to the host, so it is for the failure path only.
+  std::string first_non_finite() const {
+    std::vector<T> host;
+    const auto finite = [&](const T* data, long n) {
+      host.resize(std::size_t(n));
+      ops<B>::copy_to_host(host.data(), data, n);
+      for (const T v : host)
+        if (!std::isfinite(v)) return false;
+      return true;
+    };
+    const auto names = layer_names();
+    for (const auto& named : parameters_) {
+      if (finite(named.parameter->value(), named.parameter->size)) continue;
+      const int position = std::stoi(named.name.substr(0, named.name.find('.')));
+      return "parameter " + named.name + " of layer " + std::to_string(position) + " (" +
+             names[std::size_t(position - 1)] + ")";
+    }
+    std::string found;
+    chain_.visit_outputs(last_batch_, [&](int position, const std::string& name, const T* data, long n) {
+      if (found.empty() && !finite(data, n))
+        found = "the output of layer " + std::to_string(position) + " (" + name + ")";
+    });
+    return found;
   }
 
   static std::string describe() { return laminar::describe<Net>(); }

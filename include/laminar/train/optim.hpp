@@ -357,17 +357,17 @@ class Optimizer {
   // measured only when clip_norm is on, NaN otherwise.
   double last_gradient_norm() const { return last_gradient_norm_; }
 
-  // Parameters whose name starts with the prefix step with lr * scale; a later
+  // Parameters the prefix selects (laminar::selects) step with lr * scale; a later
   // call overrides an earlier one for the parameters both match.
   void set_lr_scale(std::string_view name_prefix, double scale) {
     check_.non_negative("the learning-rate scale", scale);
     bool matched = false;
     for (auto& s : slots_)
-      if (std::string_view(s.name).starts_with(name_prefix)) {
+      if (selects(name_prefix, s.name)) {
         s.lr_scale = scale;
         matched = true;
       }
-    check_.require(matched, "no trainable parameter name starts with \"" + std::string(name_prefix) + "\"");
+    check_.require(matched, "the prefix selects no trainable parameter: \"" + std::string(name_prefix) + "\"");
   }
   double lr_scale(std::string_view parameter_name) const {
     for (const auto& s : slots_)

@@ -94,6 +94,26 @@ int argmax(const T* v, int n) {
   return best;
 }
 
+// Row targets for the losses: row_target(n) gives the target function k -> t_k
+// of row n and the class that counts as correct. Free functions, defined before
+// ops<cpu> uses them, because nvcc's front end cannot deduce the return type of
+// a member used before its definition.
+inline auto label_targets(const int* labels, double smoothing, int classes) {
+  return [=](int n) {
+    return std::pair{[label = labels[n], smoothing, classes](int k) {
+                       return (k == label ? 1.0 - smoothing : 0.0) + smoothing / classes;
+                     },
+                     labels[n]};
+  };
+}
+template <class T>
+auto soft_targets(const T* targets, int classes) {
+  return [=](int n) {
+    const T* t = targets + long(n) * classes;
+    return std::pair{[t](int k) { return double(t[k]); }, argmax(t, classes)};
+  };
+}
+
 // C (m, n) = alpha * op(A) op(B) + beta * C, all row-major.
 template <class T>
 void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, T alpha, const T* a, int lda,
@@ -369,7 +389,7 @@ struct ops<cpu> {
   static double softmax_cross_entropy(int batch, int classes, const T* logits, const int* labels,
                                       double smoothing, T scale, T* dlogits, long* correct) {
     return cross_entropy_rows(batch, classes, logits, scale, dlogits, correct,
-                              label_targets(labels, smoothing, classes));
+                              cpu_detail::label_targets(labels, smoothing, classes));
   }
 
   // The same against soft targets (N, K), each row a distribution (mixup,
@@ -378,7 +398,7 @@ struct ops<cpu> {
   template <class T>
   static double softmax_cross_entropy_soft(int batch, int classes, const T* logits, const T* targets, T scale,
                                            T* dlogits, long* correct) {
-    return cross_entropy_rows(batch, classes, logits, scale, dlogits, correct, soft_targets(targets, classes));
+    return cross_entropy_rows(batch, classes, logits, scale, dlogits, correct, cpu_detail::soft_targets(targets, classes));
   }
 
   // Knowledge distillation (Hinton, Vinyals and Dean 2015), per row with
@@ -396,30 +416,12 @@ struct ops<cpu> {
                                      double temperature, T scale, T* dlogits, long* correct) {
     if (targets)
       return distillation_rows(batch, classes, logits, teacher_logits, alpha, temperature, scale, dlogits, correct,
-                               soft_targets(targets, classes));
+                               cpu_detail::soft_targets(targets, classes));
     return distillation_rows(batch, classes, logits, teacher_logits, alpha, temperature, scale, dlogits, correct,
-                             label_targets(labels, smoothing, classes));
+                             cpu_detail::label_targets(labels, smoothing, classes));
   }
 
  private:
-  // Row targets for the losses: row_target(n) gives the target function k -> t_k
-  // of row n and the class that counts as correct.
-  static auto label_targets(const int* labels, double smoothing, int classes) {
-    return [=](int n) {
-      return std::pair{[label = labels[n], smoothing, classes](int k) {
-                         return (k == label ? 1.0 - smoothing : 0.0) + smoothing / classes;
-                       },
-                       labels[n]};
-    };
-  }
-  template <class T>
-  static auto soft_targets(const T* targets, int classes) {
-    return [=](int n) {
-      const T* t = targets + long(n) * classes;
-      return std::pair{[t](int k) { return double(t[k]); }, cpu_detail::argmax(t, classes)};
-    };
-  }
-
   // log sum_k exp(v_k * inverse_temperature) around the row maximum v[arg], so
   // that no exponent is positive.
   template <class T>

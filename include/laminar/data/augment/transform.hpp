@@ -121,6 +121,12 @@ struct Pipeline : TransformTag {
     }
   }
 
+  // The same as apply: a pipeline is a data::Augment for the loader and fit.
+  void operator()(std::uint8_t* images, int n, int channels, int height, int width, const long* indices,
+                  std::uint64_t seed, std::uint32_t epoch) const {
+    apply(images, n, channels, height, width, indices, seed, epoch);
+  }
+
   // One image in place; `spare` is scratch memory of the same shape.
   void run(const Image& image, const Image& spare, std::uint64_t seed, std::uint32_t epoch,
            std::uint64_t index) const {
