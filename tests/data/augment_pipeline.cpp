@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <laminar/data/augment/transform.hpp>
+#include <climits>
 #include <cmath>
 #include <numeric>
 #include <vector>
@@ -132,4 +133,34 @@ TEST_CASE("normal draws have mean 0 and variance 1") {
   }
   CHECK(std::abs(sum / n) < 0.03);
   CHECK(sum_sq / n == doctest::Approx(1.0).epsilon(0.04));
+}
+
+TEST_CASE("integer draws over the whole int range do not overflow") {
+  Draw draw(5, 0, 7, 0);
+  bool negative = false, positive = false;
+  for (int i = 0; i < 64; ++i) {
+    const int k = draw.integer(INT_MIN, INT_MAX);
+    negative |= k < 0;
+    positive |= k > 0;
+  }
+  CHECK(negative);
+  CHECK(positive);
+}
+
+namespace {
+// Throws on the sample whose first pixel is 13.
+struct Refuse13 : augment::WithProbability<Refuse13> {
+  void operator()(const Image& in, const Image& out, Draw&) const {
+    if (in.data[0] == 13) throw Error("sample with first pixel 13 refused");
+    augment::copy_image(in, out);
+  }
+};
+}  // namespace
+
+TEST_CASE("an exception inside a pipeline's parallel loop reaches the caller") {
+  auto batch = images(8, 13);  // sample 1 starts with pixel 13
+  const long indices[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  const auto pipeline = augment::pipeline(Refuse13{});
+  CHECK_THROWS_WITH_AS(pipeline.apply(batch.data(), 8, 1, 1, 13, indices, 0, 0), "sample with first pixel 13 refused",
+                       Error);
 }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -86,7 +87,7 @@ std::vector<StateBuffer> state_buffers(Stateful& s) {
 
 template <class Model, class Optimizer>
 void save_checkpoint(const std::string& path, const Model& model, Optimizer& optimizer,
-                     ExponentialMovingAverage<Model>* ema, const TrainingState& state) {
+                     std::type_identity_t<ExponentialMovingAverage<Model>>* ema, const TrainingState& state) {
   using T = typename Model::value_type;
   using B = typename Model::backend;
   io::CheckpointWriter w;
@@ -132,7 +133,7 @@ void save_checkpoint(const std::string& path, const Model& model, Optimizer& opt
 // a checkpoint that does not fit leaves them as they were.
 template <class Model, class Optimizer>
 TrainingState load_checkpoint(const std::string& path, Model& model, Optimizer& optimizer,
-                              ExponentialMovingAverage<Model>* ema) {
+                              std::type_identity_t<ExponentialMovingAverage<Model>>* ema = nullptr) {
   using T = typename Model::value_type;
   using B = typename Model::backend;
   const io::CheckpointReader r = io::CheckpointReader::load(path);

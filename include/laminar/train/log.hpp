@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/format.hpp"
 #include "../io/atomic_file.hpp"
 #include "history.hpp"
 
@@ -23,17 +24,7 @@ namespace laminar::train {
 
 namespace detail {
 
-// The shortest text that reads back to the same double (std::to_chars, which
-// ignores the locale). Infinities come out as "inf" and "-inf".
-inline std::string shortest(double value) {
-  char text[32];
-  return std::string(text, std::to_chars(text, text + sizeof text, value).ptr);
-}
-
-inline void append_number(std::string& out, double value) {
-  char text[32];
-  out.append(text, std::to_chars(text, text + sizeof text, value).ptr);
-}
+inline void append_number(std::string& out, double value) { out += shortest(value); }
 
 inline void append_integer(std::string& out, long value) {
   char text[24];

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/format.hpp"
 #include "../data/batch.hpp"
 #include "../data/dataset.hpp"
 #include "../io/atomic_file.hpp"
@@ -145,8 +146,8 @@ LrFinderResult lr_finder(Model& model, Opt& opt, const data::Dataset& d, const d
   if (!o.csv.empty()) {
     std::string text = "lr,loss,smoothed\n";
     for (std::size_t i = 0; i < result.lrs.size(); ++i)
-      text += detail::shortest(result.lrs[i]) + ',' + detail::shortest(result.losses[i]) + ',' +
-              detail::shortest(result.smoothed[i]) + '\n';
+      text += shortest(result.lrs[i]) + ',' + shortest(result.losses[i]) + ',' +
+              shortest(result.smoothed[i]) + '\n';
     io::write_atomically(o.csv, text);
   }
   return result;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/format.hpp"
 #include "../io/atomic_file.hpp"
 #include "history.hpp"
 #include "log.hpp"
@@ -188,7 +189,7 @@ inline Axis log_axis(double low, double high, bool any) {
     if (((k % stride) + stride) % stride != 0)
       axis.ticks.push_back({v, "", ""});
     else if (plain)
-      axis.ticks.push_back({v, train::detail::shortest(v), ""});
+      axis.ticks.push_back({v, shortest(v), ""});
     else
       axis.ticks.push_back({v, "10", std::to_string(k)});
     if (b - a <= 6 && k < b)
@@ -260,7 +261,7 @@ inline void panel(std::string& out, const Chart& chart, double left_edge, double
     out += "<line x1=\"" + at(x) + "\" y1=\"" + at(top + plot_height) + "\" x2=\"" + at(x) + "\" y2=\"" +
            at(top + plot_height + (t.label.empty() ? 3 : 5)) + "\" stroke=\"#333\"/>\n";
     if (t.label.empty()) continue;
-    out += "<text class=\"tick-x\" data-value=\"" + train::detail::shortest(t.value) + "\" x=\"" + at(x) + "\" y=\"" +
+    out += "<text class=\"tick-x\" data-value=\"" + shortest(t.value) + "\" x=\"" + at(x) + "\" y=\"" +
            at(top + plot_height + 17) + "\" text-anchor=\"middle\">" + escape(t.label);
     if (!t.superscript.empty()) out += "<tspan dy=\"-5\" font-size=\"8\">" + escape(t.superscript) + "</tspan>";
     out += "</text>\n";
@@ -273,7 +274,7 @@ inline void panel(std::string& out, const Chart& chart, double left_edge, double
     out += "<line x1=\"" + at(left - (t.label.empty() ? 3 : 5)) + "\" y1=\"" + at(y) + "\" x2=\"" + at(left) +
            "\" y2=\"" + at(y) + "\" stroke=\"#333\"/>\n";
     if (t.label.empty()) continue;
-    out += "<text class=\"tick-y\" data-value=\"" + train::detail::shortest(t.value) + "\" x=\"" + at(left - 8) +
+    out += "<text class=\"tick-y\" data-value=\"" + shortest(t.value) + "\" x=\"" + at(left - 8) +
            "\" y=\"" + at(y) + "\" dy=\"0.32em\" text-anchor=\"end\">" + escape(t.label);
     if (!t.superscript.empty()) out += "<tspan dy=\"-5\" font-size=\"8\">" + escape(t.superscript) + "</tspan>";
     out += "</text>\n";
@@ -291,7 +292,7 @@ inline void panel(std::string& out, const Chart& chart, double left_edge, double
   for (const double m : chart.marks_x) {
     if (!x_axis.accepts(m)) continue;
     const double x = px(m);
-    out += "<line class=\"mark\" data-value=\"" + train::detail::shortest(m) + "\" x1=\"" + at(x) + "\" y1=\"" +
+    out += "<line class=\"mark\" data-value=\"" + shortest(m) + "\" x1=\"" + at(x) + "\" y1=\"" +
            at(top) + "\" x2=\"" + at(x) + "\" y2=\"" + at(top + plot_height) +
            "\" stroke=\"#444\" stroke-dasharray=\"4 3\"/>\n";
     out += "<text x=\"" + at(x + 3) + "\" y=\"" + at(top + 11) + "\" font-size=\"9\" fill=\"#444\">" +

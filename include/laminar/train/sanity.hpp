@@ -13,6 +13,7 @@
 
 #include "../core/buffer.hpp"
 #include "../core/error.hpp"
+#include "../core/format.hpp"
 #include "../core/tensor.hpp"
 #include "../data/batch.hpp"
 #include "../data/dataset.hpp"
@@ -279,7 +280,7 @@ Overfit overfit_small_batch(Model& model, Opt& opt, const data::Dataset& d, cons
     throw Error("overfit_small_batch: batches = " + std::to_string(batches) + ", batch = " + std::to_string(batch) +
                 " and max_steps = " + std::to_string(max_steps) + " must all be at least 1");
   if (!(target > 0 && target <= 1))
-    throw Error("overfit_small_batch: target accuracy " + detail::shortest(target) + " is not in (0, 1]");
+    throw Error("overfit_small_batch: target accuracy " + shortest(target) + " is not in (0, 1]");
   const auto order = data::permutation(d.size(), 0, 0);
   const long subset = std::min<long>(long(batches) * batch, d.size());
   std::vector<detail::tuning::Batch<Model>> subset_batches(std::size_t((subset + batch - 1) / batch));
@@ -299,8 +300,8 @@ Overfit overfit_small_batch(Model& model, Opt& opt, const data::Dataset& d, cons
       model.set_step(std::uint32_t(result.steps));
       const auto r = detail::tuning::forward_loss(model, staged, true);
       if (!std::isfinite(r.loss))
-        throw Error("overfit_small_batch: the loss became " + detail::shortest(r.loss) + " at step " +
-                    std::to_string(result.steps + 1) + " (learning rate " + detail::shortest(opt.learning_rate()) +
+        throw Error("overfit_small_batch: the loss became " + shortest(r.loss) + " at step " +
+                    std::to_string(result.steps + 1) + " (learning rate " + shortest(opt.learning_rate()) +
                     "); lower the learning rate");
       model.backward(staged.dlogits);
       opt.step();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/format.hpp"
 #include "history.hpp"
 
 namespace laminar::schedule {
@@ -34,16 +35,8 @@ struct PlateauOptions {
 
 namespace detail {
 
-// Shortest text that reads back as the same double, so messages and describe()
-// show the value the user wrote.
-inline std::string number(double value) {
-  char text[32];
-  const auto result = std::to_chars(text, text + sizeof text, value);
-  return std::string(text, result.ptr);
-}
-
 // How describe() shows a segment's length: nothing for open segments.
-inline std::string length_text(double duration) { return duration == open ? "" : ", " + number(duration) + " epochs"; }
+inline std::string length_text(double duration) { return duration == open ? "" : ", " + shortest(duration) + " epochs"; }
 
 // Where one segment is being evaluated: local time t in [0, length], and the
 // absolute epoch (step milestones are absolute).
@@ -54,14 +47,14 @@ struct Time {
 struct Constant {
   double multiplier;
   double at(const Time&) const { return multiplier; }
-  std::string describe(double duration) const { return "constant(" + number(multiplier) + length_text(duration) + ")"; }
+  std::string describe(double duration) const { return "constant(" + shortest(multiplier) + length_text(duration) + ")"; }
 };
 
 struct Warmup {
   double from;
   double at(const Time& time) const { return from + (1 - from) * time.t / time.length; }
   std::string describe(double duration) const {
-    return "warmup(" + number(duration) + (from == 0 ? "" : ", from " + number(from)) + ")";
+    return "warmup(" + shortest(duration) + (from == 0 ? "" : ", from " + shortest(from)) + ")";
   }
 };
 
@@ -75,8 +68,8 @@ struct Step {
   }
   std::string describe(double) const {
     std::string text = "step(";
-    for (std::size_t i = 0; i < milestones.size(); ++i) text += (i ? ", " : "") + number(milestones[i]);
-    return text + "; gamma " + number(gamma) + ")";
+    for (std::size_t i = 0; i < milestones.size(); ++i) text += (i ? ", " : "") + shortest(milestones[i]);
+    return text + "; gamma " + shortest(gamma) + ")";
   }
 };
 
@@ -85,7 +78,7 @@ struct Exponential {
   bool staircase;
   double at(const Time& time) const { return std::pow(gamma, staircase ? std::floor(time.t) : time.t); }
   std::string describe(double duration) const {
-    return "exponential(gamma " + number(gamma) + (staircase ? ", staircase" : ", continuous") + length_text(duration) +
+    return "exponential(gamma " + shortest(gamma) + (staircase ? ", staircase" : ", continuous") + length_text(duration) +
            ")";
   }
 };
@@ -96,13 +89,13 @@ struct Cosine {
   double at(const Time& time) const {
     return floor + (1 - floor) * (1 + std::cos(std::numbers::pi * time.t / time.length)) / 2;
   }
-  std::string describe(double duration) const { return "cosine(floor " + number(floor) + length_text(duration) + ")"; }
+  std::string describe(double duration) const { return "cosine(floor " + shortest(floor) + length_text(duration) + ")"; }
 };
 
 struct Linear {
   double to;
   double at(const Time& time) const { return 1 + (to - 1) * time.t / time.length; }
-  std::string describe(double duration) const { return "linear(to " + number(to) + length_text(duration) + ")"; }
+  std::string describe(double duration) const { return "linear(to " + shortest(to) + length_text(duration) + ")"; }
 };
 
 struct PiecewiseLinear {
@@ -119,7 +112,7 @@ struct PiecewiseLinear {
   std::string describe(double) const {
     std::string text = "piecewise_linear(";
     for (std::size_t i = 0; i < points.size(); ++i)
-      text += (i ? ", " : "") + number(points[i].first) + ": " + number(points[i].second);
+      text += (i ? ", " : "") + shortest(points[i].first) + ": " + shortest(points[i].second);
     return text + ")";
   }
 };
@@ -135,7 +128,7 @@ struct OneCycle {
     return end + (1 - end) * (1 + std::cos(std::numbers::pi * (u - peak_at) / (1 - peak_at))) / 2;
   }
   std::string describe(double duration) const {
-    return "one_cycle(peak at " + number(peak_at) + ", start " + number(start) + ", end " + number(end) +
+    return "one_cycle(peak at " + shortest(peak_at) + ", start " + shortest(start) + ", end " + shortest(end) +
            length_text(duration) + ")";
   }
 };
@@ -185,9 +178,9 @@ struct Plateau {
   }
 
   std::string describe(double) const {
-    return "reduce_on_plateau(" + options.monitor + ", factor " + number(options.factor) + ", patience " +
-           std::to_string(options.patience) + ", threshold " + number(options.threshold) + ", cooldown " +
-           std::to_string(options.cooldown) + ", min " + number(options.min_multiplier) + ")";
+    return "reduce_on_plateau(" + options.monitor + ", factor " + shortest(options.factor) + ", patience " +
+           std::to_string(options.patience) + ", threshold " + shortest(options.threshold) + ", cooldown " +
+           std::to_string(options.cooldown) + ", min " + shortest(options.min_multiplier) + ")";
   }
 };
 
@@ -208,19 +201,19 @@ struct Segment {
 inline double checked_duration(const char* function, double epochs) {
   if (epochs == open) return open;
   if (!(epochs > 0) || !std::isfinite(epochs))
-    throw Error(std::string(function) + ": epochs must be positive or schedule::open, got " + number(epochs));
+    throw Error(std::string(function) + ": epochs must be positive or schedule::open, got " + shortest(epochs));
   return epochs;
 }
 
 inline void check_finite_at_least(const char* function, const char* name, double value, double least) {
   if (!std::isfinite(value) || !(value >= least))
-    throw Error(std::string(function) + ": " + name + " must be a finite number >= " + number(least) + ", got " +
-                number(value));
+    throw Error(std::string(function) + ": " + name + " must be a finite number >= " + shortest(least) + ", got " +
+                shortest(value));
 }
 
 inline void check_unit_interval(const char* function, const char* name, double value) {
   if (!(value >= 0 && value <= 1))
-    throw Error(std::string(function) + ": " + name + " must lie in [0, 1], got " + number(value));
+    throw Error(std::string(function) + ": " + name + " must lie in [0, 1], got " + shortest(value));
 }
 
 }  // namespace detail
@@ -232,10 +225,10 @@ class Schedule {
 
   double operator()(double epoch, double total_epochs) const {
     if (!(total_epochs > 0) || !std::isfinite(total_epochs))
-      throw Error("schedule: total_epochs must be positive and finite, got " + detail::number(total_epochs));
-    if (!(epoch >= 0)) throw Error("schedule: epoch must be >= 0, got " + detail::number(epoch));
+      throw Error("schedule: total_epochs must be positive and finite, got " + shortest(total_epochs));
+    if (!(epoch >= 0)) throw Error("schedule: epoch must be >= 0, got " + shortest(epoch));
     if (epoch > total_epochs)
-      throw Error("schedule: epoch " + detail::number(epoch) + " is past total_epochs " + detail::number(total_epochs));
+      throw Error("schedule: epoch " + shortest(epoch) + " is past total_epochs " + shortest(total_epochs));
     if (segments_.empty()) return 1;
     // An open segment that starts at or after the run's end means the schedule
     // does not fit the run; say so at the first step rather than when it is reached.
@@ -244,7 +237,7 @@ class Schedule {
       for (std::size_t k = 0; k + 1 < segments_.size(); ++k) open_start += segments_[k].duration;
       if (open_start >= total_epochs)
         throw Error("schedule: the open segment " + segments_.back().describe() + " starts at epoch " +
-                    detail::number(open_start) + ", leaving it no time in a run of " + detail::number(total_epochs) +
+                    shortest(open_start) + ", leaving it no time in a run of " + shortest(total_epochs) +
                     " epochs");
     }
     double start = 0;
@@ -306,7 +299,7 @@ class Schedule {
       const bool count = i % detail::Plateau::state_size != 1;
       if (count && !(std::isfinite(state[i]) && state[i] >= 0 && state[i] == std::floor(state[i])))
         throw Error("schedule::restore: state value " + std::to_string(i) + " must be a count, got " +
-                    detail::number(state[i]));
+                    shortest(state[i]));
     }
     std::size_t next = 0;
     for (detail::Segment& segment : segments_)
@@ -351,7 +344,7 @@ inline Schedule constant(double multiplier = 1.0, double epochs = open) {
 // `epochs`, so a large batch's raised learning rate is reached gradually.
 inline Schedule warmup(double epochs, double from = 0.0) {
   if (epochs == open || !(epochs > 0) || !std::isfinite(epochs))
-    throw Error("warmup: epochs must be positive and finite, got " + detail::number(epochs));
+    throw Error("warmup: epochs must be positive and finite, got " + shortest(epochs));
   detail::check_finite_at_least("warmup", "from", from, 0);
   return Schedule::of(epochs, detail::Warmup{from});
 }
@@ -362,13 +355,13 @@ inline Schedule warmup(double epochs, double from = 0.0) {
 // warmup(5) + step({30, 60, 90}). Open-ended.
 inline Schedule step(std::vector<double> milestones, double gamma = 0.1) {
   if (!(gamma > 0) || !std::isfinite(gamma))
-    throw Error("step: gamma must be positive and finite, got " + detail::number(gamma));
+    throw Error("step: gamma must be positive and finite, got " + shortest(gamma));
   for (std::size_t i = 0; i < milestones.size(); ++i) {
     if (!(milestones[i] >= 0) || !std::isfinite(milestones[i]))
-      throw Error("step: milestone " + detail::number(milestones[i]) + " is not a finite epoch >= 0");
+      throw Error("step: milestone " + shortest(milestones[i]) + " is not a finite epoch >= 0");
     if (i > 0 && !(milestones[i] > milestones[i - 1]))
-      throw Error("step: milestones must increase, but " + detail::number(milestones[i]) + " follows " +
-                  detail::number(milestones[i - 1]));
+      throw Error("step: milestones must increase, but " + shortest(milestones[i]) + " follows " +
+                  shortest(milestones[i - 1]));
   }
   return Schedule::of(open, detail::Step{std::move(milestones), gamma});
 }
@@ -377,7 +370,7 @@ inline Schedule step(std::vector<double> milestones, double gamma = 0.1) {
 // one drop per whole epoch.
 inline Schedule exponential(double gamma = 0.94, bool staircase = true, double epochs = open) {
   if (!(gamma > 0) || !std::isfinite(gamma))
-    throw Error("exponential: gamma must be positive and finite, got " + detail::number(gamma));
+    throw Error("exponential: gamma must be positive and finite, got " + shortest(gamma));
   return Schedule::of(detail::checked_duration("exponential", epochs), detail::Exponential{gamma, staircase});
 }
 
@@ -400,10 +393,10 @@ inline Schedule piecewise_linear(std::vector<std::pair<double, double>> points) 
   for (std::size_t i = 0; i < points.size(); ++i) {
     const auto [epoch, multiplier] = points[i];
     if (!(epoch >= 0) || !std::isfinite(epoch))
-      throw Error("piecewise_linear: point epoch " + detail::number(epoch) + " is not a finite epoch >= 0");
+      throw Error("piecewise_linear: point epoch " + shortest(epoch) + " is not a finite epoch >= 0");
     if (i > 0 && !(epoch > points[i - 1].first))
-      throw Error("piecewise_linear: point epochs must increase, but " + detail::number(epoch) + " follows " +
-                  detail::number(points[i - 1].first));
+      throw Error("piecewise_linear: point epochs must increase, but " + shortest(epoch) + " follows " +
+                  shortest(points[i - 1].first));
     detail::check_finite_at_least("piecewise_linear", "a point's multiplier", multiplier, 0);
   }
   const double duration = points.back().first;
@@ -413,7 +406,7 @@ inline Schedule piecewise_linear(std::vector<std::pair<double, double>> points) 
 inline Schedule one_cycle(double peak_at = 0.3, double start = 1.0 / 25, double end = 1.0 / 25e4,
                           double epochs = open) {
   if (!(peak_at > 0 && peak_at < 1))
-    throw Error("one_cycle: peak_at must lie strictly between 0 and 1, got " + detail::number(peak_at));
+    throw Error("one_cycle: peak_at must lie strictly between 0 and 1, got " + shortest(peak_at));
   detail::check_unit_interval("one_cycle", "start", start);
   detail::check_unit_interval("one_cycle", "end", end);
   return Schedule::of(detail::checked_duration("one_cycle", epochs), detail::OneCycle{peak_at, start, end});
@@ -429,7 +422,7 @@ inline Schedule reduce_on_plateau(PlateauOptions options = {}) {
   }
   if (!known) throw Error("reduce_on_plateau: unknown monitor \"" + options.monitor + "\"; the metrics are " + names);
   if (!(options.factor > 0 && options.factor < 1))
-    throw Error("reduce_on_plateau: factor must lie strictly between 0 and 1, got " + detail::number(options.factor));
+    throw Error("reduce_on_plateau: factor must lie strictly between 0 and 1, got " + shortest(options.factor));
   if (options.patience < 0)
     throw Error("reduce_on_plateau: patience must be >= 0, got " + std::to_string(options.patience));
   detail::check_finite_at_least("reduce_on_plateau", "threshold", options.threshold, 0);
@@ -444,7 +437,7 @@ inline Schedule reduce_on_plateau(PlateauOptions options = {}) {
 // base_lr * batch / reference_batch.
 inline double linear_scaling(double base_lr, int batch, int reference_batch = 256) {
   if (!(base_lr > 0) || !std::isfinite(base_lr))
-    throw Error("linear_scaling: base_lr must be positive and finite, got " + detail::number(base_lr));
+    throw Error("linear_scaling: base_lr must be positive and finite, got " + shortest(base_lr));
   if (batch <= 0) throw Error("linear_scaling: batch must be positive, got " + std::to_string(batch));
   if (reference_batch <= 0)
     throw Error("linear_scaling: reference_batch must be positive, got " + std::to_string(reference_batch));

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/format.hpp"
 #include "../core/philox.hpp"
 #include "../io/atomic_file.hpp"
 #include "log.hpp"
@@ -129,9 +130,9 @@ inline void write_trials_csv(const std::string& path, const std::vector<Trial>& 
       throw Error("write_trials_csv: trial " + std::to_string(i) + " has other dimensions than trial 0, so " + path +
                   " would have no single header");
     for (const auto& [name, value] : point) {
-      text += detail::shortest(value) + ',';
+      text += shortest(value) + ',';
     }
-    text += detail::shortest(trials[i].score) + '\n';
+    text += shortest(trials[i].score) + '\n';
   }
   io::write_atomically(path, text);
 }

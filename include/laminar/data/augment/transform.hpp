@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -41,8 +42,9 @@ class Draw {
   float uniform(float low, float high) { return low + (high - low) * uniform(); }
   // An integer in [low, high], inclusive.
   int integer(int low, int high) {
-    const auto span = std::uint64_t(high - low + 1);
-    return low + int(philox::bits(seed_, stream_, epoch_, base_ + counter_++) % span);
+    // In 64 bits: high - low + 1 overflows an int for spans above INT_MAX.
+    const auto span = std::uint64_t(std::int64_t(high) - std::int64_t(low) + 1);
+    return int(std::int64_t(low) + std::int64_t(philox::bits(seed_, stream_, epoch_, base_ + counter_++) % span));
   }
   bool bernoulli(float p) { return uniform() < p; }
   double normal() { return philox::normal(seed_, stream_, epoch_, base_ + counter_++); }
@@ -108,17 +110,27 @@ struct Pipeline : TransformTag {
   void apply(std::uint8_t* images, int n, int channels, int height, int width, const long* indices,
              std::uint64_t seed, std::uint32_t epoch) const {
     const long size = long(channels) * height * width;
+    // An exception must not leave an OpenMP region (that terminates the
+    // program): the first one is kept and rethrown after it.
+    std::exception_ptr failure;
 #pragma omp parallel if (n > 1)
     {
       // Per thread and kept between calls: a loader calling apply every batch
       // allocates only when the image size grows.
       thread_local std::vector<std::uint8_t> scratch;
-      if (scratch.size() < static_cast<std::size_t>(size)) scratch.resize(static_cast<std::size_t>(size));
 #pragma omp for schedule(static)
-      for (int i = 0; i < n; ++i)
-        run(Image{images + i * size, channels, height, width}, Image{scratch.data(), channels, height, width},
-            seed, epoch, std::uint64_t(indices[i]));
+      for (int i = 0; i < n; ++i) {
+        try {
+          if (scratch.size() < static_cast<std::size_t>(size)) scratch.resize(static_cast<std::size_t>(size));
+          run(Image{images + i * size, channels, height, width}, Image{scratch.data(), channels, height, width},
+              seed, epoch, std::uint64_t(indices[i]));
+        } catch (...) {
+#pragma omp critical(laminar_augment_failure)
+          if (!failure) failure = std::current_exception();
+        }
+      }
     }
+    if (failure) std::rethrow_exception(failure);
   }
 
   // The same as apply: a pipeline is a data::Augment for the loader and fit.
