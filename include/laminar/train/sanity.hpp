@@ -49,9 +49,9 @@ inline constexpr bool has_step_count = requires(Opt& opt) {
 
 // Every parameter value and statistic of a model (and, when given, every state
 // buffer of an optimizer that offers visit_state, and its step count when it
-// has one), copied to the host, so that restore() puts them back bit for bit. An optimizer without visit_state (the
-// current SGD) has no state a snapshot can reach: restoring with it restores
-// the model only, and its momentum keeps whatever the steps in between left.
+// has one), copied to the host, so that restore() puts them back bit for bit.
+// Every laminar optimizer has both; a user's optimizer without visit_state has
+// no state a snapshot can reach, and restoring with it restores the model only.
 template <class Model>
 class Snapshot {
   using T = typename Model::value_type;
