@@ -119,7 +119,12 @@ struct StepArena {
   std::vector<T> host_x, host_targets;
   std::vector<Buffer<T, B>> accumulators;
 
-  StepArena(Model& model, int batch, bool mixing, int accumulate) : x(batch), dlogits(batch), targets(batch), labels(std::size_t(batch)) {
+  StepArena(Model& model, int batch, bool mixing, int accumulate) : dlogits(batch) {
+    if constexpr (!on_host) {  // on the CPU the model reads the loader's (or the mixed) batch in place
+      x.resize(batch);
+      targets.resize(batch);
+      labels.reserve(std::size_t(batch));
+    }
     if (mixing) {
       host_x.resize(std::size_t(batch) * Model::input_shape::size);
       host_targets.resize(std::size_t(batch) * K);
