@@ -17,11 +17,7 @@ using laminar_test::set_parameter;
 namespace {
 constexpr double epsilon = 1e-5;
 
-template <class M>
-std::vector<double> values(M& model, const std::string& name) {
-  const auto& p = parameter(model, name);
-  return {p.value(), p.value() + p.size};
-}
+using laminar_test::values;
 
 // For the evaluation-mode gradient checks: running statistics that have moved
 // well away from their initial (0, 1).

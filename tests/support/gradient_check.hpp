@@ -1,8 +1,8 @@
 // The one gradient check every layer goes through (after dlib's test_layer):
 // Model<Net, cpu, double> on random input, loss = sum(r ⊙ y) for a fixed random r,
 // and backward's input and parameter gradients against central differences.
-// Also the few model helpers the layer tests share (test numbers, forward into a
-// vector, parameters by name).
+// Also the few helpers the layer tests share (test numbers, forward into a
+// vector); parameters by name come from model.hpp.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -14,6 +14,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "model.hpp"
 
 namespace laminar_test {
 
@@ -51,22 +53,6 @@ template <class M>
 std::vector<typename M::value_type> forward(M& model, const typename M::value_type* x, int batch) {
   const auto y = model.forward(input_view<M>{x, batch});
   return {y.data, y.data + y.size()};
-}
-
-template <class M>
-auto& parameter(M& model, const std::string& name) {
-  for (const auto& p : model.parameters())
-    if (p.name == name) return *p.parameter;
-  FAIL("the model has no parameter " << name);
-  throw;  // unreachable: FAIL throws
-}
-
-template <class M>
-void set_parameter(M& model, const std::string& name,
-                   const std::vector<typename M::value_type>& values) {
-  auto& p = parameter(model, name);
-  REQUIRE(long(values.size()) == p.size);
-  std::copy(values.begin(), values.end(), p.value());
 }
 
 }  // namespace laminar_test

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "support/model.hpp"
+
 using namespace laminar;
 
 namespace {
@@ -34,12 +36,6 @@ std::string scratch(const std::string& name) {
   return directory + "/" + name;
 }
 
-template <class M>
-std::vector<std::vector<float>> values_of(const M& model) {
-  std::vector<std::vector<float>> v;
-  for (const auto& p : model.parameters()) v.emplace_back(p.parameter->value(), p.parameter->value() + p.parameter->size);
-  return v;
-}
 
 // A checkpoint of one epoch of SGD training, written to `name`.
 std::string trained_checkpoint(const std::string& name, double ema = 0) {
@@ -56,10 +52,10 @@ TEST_CASE("a checkpoint written by another optimizer is refused and changes noth
   const std::string path = trained_checkpoint("sgd.ckpt");
   Model<Net, cpu> model(7);
   optim::Adam opt(model, {});
-  const auto before = values_of(model);
+  const auto before = laminar_test::all_values(model);
   CHECK_THROWS_WITH_AS(train::load_checkpoint(path, model, opt, nullptr),
                        doctest::Contains("was written by the SGD optimizer, not Adam"), Error);
-  CHECK(values_of(model) == before);
+  CHECK(laminar_test::all_values(model) == before);
 }
 
 TEST_CASE("resuming with or without a weight average must match the checkpoint") {
@@ -85,9 +81,9 @@ TEST_CASE("a damaged training checkpoint is an error naming the file, and the mo
   }
   Model<Net, cpu> model(7);
   optim::SGD opt(model, {.lr = 0.05});
-  const auto before = values_of(model);
+  const auto before = laminar_test::all_values(model);
   CHECK_THROWS_WITH_AS(train::load_checkpoint(path, model, opt, nullptr), doctest::Contains(path.c_str()), Error);
-  CHECK(values_of(model) == before);
+  CHECK(laminar_test::all_values(model) == before);
 }
 
 TEST_CASE("a weights file is not a training checkpoint, and the message says how to load it") {
@@ -116,5 +112,5 @@ TEST_CASE("save_best writes the measured weights with their normalisation whenev
   CHECK(norm.std == h.normalization.std);
   // The last epoch was the best one exactly when the file holds the final weights.
   const bool last_is_best = *train::best_epoch(h, "valid_loss") + 1 == h.epochs.size();
-  CHECK((values_of(loaded) == values_of(model)) == last_is_best);
+  CHECK((laminar_test::all_values(loaded) == laminar_test::all_values(model)) == last_is_best);
 }

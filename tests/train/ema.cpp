@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "support/model.hpp"
+
 using namespace laminar;
 
 namespace {
@@ -22,13 +24,8 @@ using Net = Sequential<Input<2>, Dense<1>>;  // weight (1, 2), bias (1)
 using M = Model<Net, cpu, double>;
 using Average = train::ExponentialMovingAverage<M>;
 
-template <class Model>
-Parameter<double, cpu>& find(Model& model, const std::string& name) {
-  for (const auto& p : model.parameters())
-    if (p.name == name) return *p.parameter;
-  FAIL("the model has no parameter " << name);
-  throw;  // unreachable: FAIL throws
-}
+using laminar_test::parameter;
+using laminar_test::values;
 
 // Every average, copied out through visit_state.
 template <class Ema>
@@ -43,14 +40,12 @@ void set(Parameter<double, cpu>& p, const std::vector<double>& values) {
   std::copy(values.begin(), values.end(), p.value());
 }
 
-std::vector<double> values(const Parameter<double, cpu>& p) { return {p.value(), p.value() + p.size}; }
-
 }  // namespace
 
 TEST_CASE("the averages start as a copy of the weights") {
   M model;
-  set(find(model, "1.weight"), {1, -2});
-  set(find(model, "1.bias"), {0.5});
+  set(parameter(model, "1.weight"), {1, -2});
+  set(parameter(model, "1.bias"), {0.5});
   Average ema(model, 0.9);
   const auto s = state(ema);
   CHECK(s.at("ema/1.weight") == std::vector<double>{1, -2});
@@ -65,8 +60,8 @@ TEST_CASE("the first three updates follow shadow = d shadow + (1 - d) w with the
   // w1 stays -2, so its shadow stays -2; the bias goes 0.5 -> 1.5 once: 0.1 * 0.5 + 0.9 * 1.5 = 1.4,
   //   then (2/11) 1.4 + (9/11) 1.5 = 16.3 / 11, then 0.25 * 16.3 / 11 + 0.75 * 1.5.
   M model;
-  auto& w = find(model, "1.weight");
-  auto& b = find(model, "1.bias");
+  auto& w = parameter(model, "1.weight");
+  auto& b = parameter(model, "1.bias");
   set(w, {1, -2});
   set(b, {0.5});
   Average ema(model, 0.9);
@@ -101,7 +96,7 @@ TEST_CASE("the decay reaches its set value once the warm-up passes it") {
 TEST_CASE("a small decay caps the warm-up from the first update") {
   // min(0.05, 1/10) = 0.05: shadow = 0.05 * 1 + 0.95 * 3 = 2.9.
   M model;
-  auto& w = find(model, "1.weight");
+  auto& w = parameter(model, "1.weight");
   set(w, {1, 0});
   Average ema(model, 0.05);
   CHECK(ema.current_decay() == doctest::Approx(0.05).epsilon(1e-15));
@@ -112,8 +107,8 @@ TEST_CASE("a small decay caps the warm-up from the first update") {
 
 TEST_CASE("swap exchanges the weights and the averages") {
   M model;
-  auto& w = find(model, "1.weight");
-  auto& b = find(model, "1.bias");
+  auto& w = parameter(model, "1.weight");
+  auto& b = parameter(model, "1.bias");
   set(w, {1, -2});
   set(b, {0.5});
   Average ema(model, 0.9);
@@ -129,7 +124,7 @@ TEST_CASE("swap exchanges the weights and the averages") {
 
 TEST_CASE("swapping twice restores the weights and the averages") {
   M model;
-  auto& w = find(model, "1.weight");
+  auto& w = parameter(model, "1.weight");
   set(w, {1, -2});
   Average ema(model, 0.9);
   set(w, {3, 4});
@@ -145,8 +140,8 @@ TEST_CASE("swapping twice restores the weights and the averages") {
 TEST_CASE("batch-norm running statistics are averaged like the weights") {
   // One update with d = 0.1 from the initial statistics (mean 0, variance 1).
   Model<Sequential<Input<2>, BatchNorm>, cpu, double> model;
-  auto& mean = find(model, "1.running_mean");
-  auto& variance = find(model, "1.running_var");
+  auto& mean = parameter(model, "1.running_mean");
+  auto& variance = parameter(model, "1.running_var");
   train::ExponentialMovingAverage ema(model, 0.99);
   set(mean, {2, -4});
   set(variance, {3, 0.5});
@@ -175,7 +170,7 @@ TEST_CASE("the state is keyed ema/ and the parameter name, with each parameter's
 TEST_CASE("written state is what the next update starts from") {
   // A resume loads the averages through visit_state's pointers and the count through set_updates.
   M model;
-  auto& w = find(model, "1.weight");
+  auto& w = parameter(model, "1.weight");
   set(w, {0, 0});
   Average ema(model, 0.9);
   ema.visit_state([](const std::string& key, double* data, long) {

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "support/model.hpp"
+
 using namespace laminar;
 
 namespace {
@@ -23,16 +25,7 @@ using Net = Sequential<Input<1, 1, 2>, Flatten, Dense<3>>;
 using M = Model<Net, cpu, double>;
 using SevenClassNet = Sequential<Input<1, 1, 2>, Flatten, Dense<7>>;
 
-template <class Model>
-void set(Model& model, const std::string& name, const std::vector<double>& values) {
-  for (const auto& p : model.parameters())
-    if (p.name == name) {
-      REQUIRE(long(values.size()) == p.parameter->size);
-      std::copy(values.begin(), values.end(), p.parameter->value());
-      return;
-    }
-  FAIL("the model has no parameter " << name);
-}
+using laminar_test::set_parameter;
 
 data::Dataset dataset(int channels, int height, int width, int classes, std::vector<std::uint8_t> images,
                       std::vector<std::uint8_t> labels) {
@@ -67,8 +60,8 @@ double smoothed_cross_entropy(const std::vector<double>& z, int label, double s)
 //   C = (255, 255): (1.1, 1, 1.2)  -> 2
 //   Z = (0, 0):     (0.1, 0, 0)    -> 0
 void set_three_class_model(M& model) {
-  set(model, "2.weight", {1, 0, 0, 1, 0.6, 0.6});
-  set(model, "2.bias", {0.1, 0, 0});
+  set_parameter(model, "2.weight", {1, 0, 0, 1, 0.6, 0.6});
+  set_parameter(model, "2.bias", {0.1, 0, 0});
 }
 const std::vector<double> logits_a = {1.1, 0, 0.6}, logits_b = {0.1, 1, 0.6}, logits_c = {1.1, 1, 1.2},
                           logits_z = {0.1, 0, 0};
@@ -156,8 +149,8 @@ TEST_CASE("a batch size that does not divide the dataset gives the same metrics"
 TEST_CASE("top-5 counts the samples whose label is among the five largest logits") {
   // Zero weights and b = (6, 5, 4, 3, 2, 1, 0): class k is ranked k + 1 for every image.
   Model<SevenClassNet, cpu, double> model;
-  set(model, "2.weight", std::vector<double>(14, 0.0));
-  set(model, "2.bias", {6, 5, 4, 3, 2, 1, 0});
+  set_parameter(model, "2.weight", std::vector<double>(14, 0.0));
+  set_parameter(model, "2.bias", {6, 5, 4, 3, 2, 1, 0});
   // Labels ranked 1, 5, 6 and 7: the first two are in the top five, only the first is top-1.
   const auto e = train::evaluate(model, dataset(1, 1, 2, 7, {9, 80, 0, 0, 255, 3, 17, 17}, {0, 4, 5, 6}), unit);
   CHECK(e.top5 == doctest::Approx(0.5).epsilon(1e-15));
@@ -167,8 +160,8 @@ TEST_CASE("top-5 counts the samples whose label is among the five largest logits
 TEST_CASE("a label tied with the fifth largest logit counts in the top five") {
   // b = (6, 5, 4, 3, 2, 2, 0): class 5 ties class 4 for fifth place; four classes score strictly higher.
   Model<SevenClassNet, cpu, double> model;
-  set(model, "2.weight", std::vector<double>(14, 0.0));
-  set(model, "2.bias", {6, 5, 4, 3, 2, 2, 0});
+  set_parameter(model, "2.weight", std::vector<double>(14, 0.0));
+  set_parameter(model, "2.bias", {6, 5, 4, 3, 2, 2, 0});
   const auto e = train::evaluate(model, dataset(1, 1, 2, 7, {0, 0}, {5}), unit);
   CHECK(e.top5 == doctest::Approx(1.0).epsilon(1e-15));
   CHECK(e.accuracy == doctest::Approx(0.0));
@@ -233,8 +226,8 @@ TEST_CASE("evaluate leaves the model in the mode it found it in") {
 TEST_CASE("evaluate measures in evaluation mode, where dropout is the identity") {
   // In training mode dropout would zero or double every non-zero input, changing the logits.
   Model<Sequential<Input<1, 1, 2>, Flatten, Dropout<0.5>, Dense<3>>, cpu, double> model;
-  set(model, "3.weight", {1, 0, 0, 1, 0.6, 0.6});
-  set(model, "3.bias", {0.1, 0, 0});
+  set_parameter(model, "3.weight", {1, 0, 0, 1, 0.6, 0.6});
+  set_parameter(model, "3.bias", {0.1, 0, 0});
   model.train();
   const auto e = train::evaluate(model, seven_samples(), unit);
   CHECK(e.loss == doctest::Approx(seven_samples_loss()).epsilon(1e-12));
@@ -245,8 +238,8 @@ TEST_CASE("flip test-time augmentation averages the logits of the image and its 
   // W = [[2, 0], [0, 1], [0, 0]], b = 0. Image (0, 255): logits (0, 1, 0), predicting 1;
   // its mirror (255, 0): (2, 0, 0). The mean (1, 0.5, 0) predicts the label 0.
   M model;
-  set(model, "2.weight", {2, 0, 0, 1, 0, 0});
-  set(model, "2.bias", {0, 0, 0});
+  set_parameter(model, "2.weight", {2, 0, 0, 1, 0, 0});
+  set_parameter(model, "2.bias", {0, 0, 0});
   const auto samples = dataset(1, 1, 2, 3, {0, 255}, {0});
   const auto plain = train::evaluate(model, samples, unit);
   CHECK(plain.accuracy == doctest::Approx(0.0));
@@ -262,8 +255,8 @@ TEST_CASE("flip_translate test-time augmentation averages the logits of six view
   //   (a, b, c), (b, a, b), (b, c, b), and flipped (c, b, a), (b, c, b), (b, a, b),
   // whose mean is ((a + 4b + c) / 6, (a + b + c) / 3, (a + 4b + c) / 6) = (1/6, 1/3, 1/6).
   Model<Sequential<Input<1, 1, 3>, Flatten, Dense<3>>, cpu, double> model;
-  set(model, "2.weight", {1, 0, 0, 0, 1, 0, 0, 0, 1});
-  set(model, "2.bias", {0, 0, 0});
+  set_parameter(model, "2.weight", {1, 0, 0, 0, 1, 0, 0, 0, 1});
+  set_parameter(model, "2.bias", {0, 0, 0});
   const auto e = train::evaluate(model, dataset(1, 1, 3, 3, {255, 0, 0}, {1}), unit,
                                  {.tta = augment::TestTime::flip_translate});
   CHECK(e.accuracy == doctest::Approx(1.0));

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "support/model.hpp"
+
 using namespace laminar;
 
 namespace {
@@ -29,12 +31,8 @@ using Net = Sequential<Input<2>,
                        Dense<3>, Dense<2>>;                     // 11 12
 using M = Model<Net, cpu, double>;
 
-Parameter<double, cpu>& find(const M& model, const std::string& name) {
-  for (const auto& p : model.parameters())
-    if (p.name == name) return *p.parameter;
-  FAIL("the model has no parameter " << name);
-  throw;  // unreachable: FAIL throws
-}
+using laminar_test::parameter;
+using laminar_test::values;
 
 // The names of the frozen parameters, in model order.
 std::vector<std::string> frozen(const M& model) {
@@ -43,8 +41,6 @@ std::vector<std::string> frozen(const M& model) {
     if (p.parameter->frozen) names.push_back(p.name);
   return names;
 }
-
-std::vector<double> values(const Parameter<double, cpu>& p) { return {p.value(), p.value() + p.size}; }
 
 }  // namespace
 
@@ -87,8 +83,8 @@ TEST_CASE("freeze without a prefix freezes every trainable parameter") {
   M model;
   CHECK(train::freeze(model) == 16);
   CHECK(train::trainable_count(model) == 0);
-  CHECK_FALSE(find(model, "2.running_mean").frozen);
-  CHECK_FALSE(find(model, "2.running_var").frozen);
+  CHECK_FALSE(parameter(model, "2.running_mean").frozen);
+  CHECK_FALSE(parameter(model, "2.running_var").frozen);
 }
 
 TEST_CASE("unfreeze by prefix thaws only what the prefix selects") {
@@ -96,8 +92,8 @@ TEST_CASE("unfreeze by prefix thaws only what the prefix selects") {
   train::freeze(model);
   CHECK(train::unfreeze(model, "12.") == 2);
   CHECK(train::trainable_count(model) == 8);
-  CHECK(find(model, "11.weight").frozen);
-  CHECK_FALSE(find(model, "12.weight").frozen);
+  CHECK(parameter(model, "11.weight").frozen);
+  CHECK_FALSE(parameter(model, "12.weight").frozen);
   CHECK(train::unfreeze(model) == 16);
   CHECK(frozen(model).empty());
 }
@@ -122,8 +118,8 @@ TEST_CASE("freeze_layers over the body leaves only the head trainable") {
   M model;
   CHECK(train::freeze_layers(model, 1, 11) == 14);
   CHECK(train::trainable_count(model) == 8);
-  CHECK_FALSE(find(model, "12.weight").frozen);
-  CHECK_FALSE(find(model, "12.bias").frozen);
+  CHECK_FALSE(parameter(model, "12.weight").frozen);
+  CHECK_FALSE(parameter(model, "12.bias").frozen);
 }
 
 TEST_CASE("freeze_layers of the last layer alone freezes layer 12, not layer 1") {
@@ -152,8 +148,8 @@ TEST_CASE("reinitialize draws fresh values for the prefix's parameters only") {
   train::reinitialize(model, "12.", 7);
   // The default initialisation with seed 7, as a model built with that seed has it.
   const M fresh(7);
-  CHECK(values(find(model, "12.weight")) == values(find(fresh, "12.weight")));
-  CHECK(values(find(model, "12.bias")) == std::vector<double>(2, 0.0));
+  CHECK(values(parameter(model, "12.weight")) == values(parameter(fresh, "12.weight")));
+  CHECK(values(parameter(model, "12.bias")) == std::vector<double>(2, 0.0));
   for (const auto& p : model.parameters()) {
     if (p.name.starts_with("12.")) continue;
     INFO(p.name);
@@ -165,11 +161,11 @@ TEST_CASE("reinitialize of a batch-norm layer resets its scale, shift and statis
   M model;
   for (const auto& p : model.parameters()) std::fill(p.parameter->value(), p.parameter->value() + p.parameter->size, 0.25);
   train::reinitialize(model, "2", 3);
-  CHECK(values(find(model, "2.gamma")) == std::vector<double>(4, 1.0));
-  CHECK(values(find(model, "2.beta")) == std::vector<double>(4, 0.0));
-  CHECK(values(find(model, "2.running_mean")) == std::vector<double>(4, 0.0));
-  CHECK(values(find(model, "2.running_var")) == std::vector<double>(4, 1.0));
-  CHECK(values(find(model, "1.bias")) == std::vector<double>(4, 0.25));
+  CHECK(values(parameter(model, "2.gamma")) == std::vector<double>(4, 1.0));
+  CHECK(values(parameter(model, "2.beta")) == std::vector<double>(4, 0.0));
+  CHECK(values(parameter(model, "2.running_mean")) == std::vector<double>(4, 0.0));
+  CHECK(values(parameter(model, "2.running_var")) == std::vector<double>(4, 1.0));
+  CHECK(values(parameter(model, "1.bias")) == std::vector<double>(4, 0.25));
 }
 
 TEST_CASE("reinitialize with a prefix that selects nothing is an error") {

@@ -9,6 +9,7 @@
 #include <laminar/data/idx.hpp>
 
 #include "../../examples/fashion_mnist_net.hpp"
+#include "support/model.hpp"
 
 using namespace laminar;
 
@@ -75,12 +76,6 @@ data::Dataset quadrants(int n, std::uint64_t seed = 5) {
 
 using SmallNet = Sequential<Input<1, 4, 4>, Conv<3, 3, 6>, BatchNorm, ReLU, Dropout<0.2>, Flatten, Dense<4>>;
 
-template <class M>
-std::vector<std::vector<typename M::value_type>> values_of(const M& model) {
-  std::vector<std::vector<typename M::value_type>> v;
-  for (const auto& p : model.parameters()) v.emplace_back(p.parameter->value(), p.parameter->value() + p.parameter->size);
-  return v;
-}
 
 std::string scratch_path(const std::string& name) {
   const std::string directory = std::string(LAMINAR_TEST_TMP_DIR) + "/fit-" + std::to_string(::getpid());
@@ -118,7 +113,7 @@ TEST_CASE("a run resumed from its mid-run checkpoint ends bit-identical to the u
   o.checkpoint.clear();
   const auto rest = train::fit(resumed, resumed_opt, d, o);
 
-  CHECK(values_of(resumed) == values_of(whole));
+  CHECK(laminar_test::all_values(resumed) == laminar_test::all_values(whole));
   REQUIRE(rest.epochs.size() == full.epochs.size());
   for (std::size_t e = 0; e < full.epochs.size(); ++e) {
     CHECK(rest.epochs[e].train_loss == full.epochs[e].train_loss);
@@ -152,7 +147,7 @@ TEST_CASE("two accumulated micro-batches take the same step as one batch of both
   train::fit(one, opt_one, d, {.epochs = 2, .batch = 16, .normalization = norm, .shuffle = false, .verbose = false});
   train::fit(two, opt_two, d,
              {.epochs = 2, .batch = 8, .normalization = norm, .accumulate = 2, .shuffle = false, .verbose = false});
-  const auto a = values_of(one), b = values_of(two);
+  const auto a = laminar_test::all_values(one), b = laminar_test::all_values(two);
   for (std::size_t p = 0; p < a.size(); ++p)
     for (std::size_t k = 0; k < a[p].size(); ++k) CHECK(b[p][k] == doctest::Approx(a[p][k]).epsilon(1e-12));
 }
@@ -213,10 +208,10 @@ TEST_CASE("early stopping ends the run and says why in the history") {
 TEST_CASE("frozen layers keep their weights through fit while the head trains") {
   Model<SmallNet, cpu> model(2);
   train::freeze_layers(model, 1, 2);
-  const auto before = values_of(model);
+  const auto before = laminar_test::all_values(model);
   optim::SGD opt(model, {.lr = 0.05});
   train::fit(model, opt, quadrants(32), {.epochs = 1, .batch = 16, .verbose = false});
-  const auto after = values_of(model);
+  const auto after = laminar_test::all_values(model);
   const auto& names = model.parameters();
   for (std::size_t p = 0; p < names.size(); ++p) {
     INFO(names[p].name);
@@ -236,5 +231,5 @@ TEST_CASE("distillation from a teacher that matches the student exactly gives th
                                {.epochs = 1, .batch = 16, .teacher = train::distill(teacher, {.alpha = 1.0}), .verbose = false});
   const auto without = train::fit(plain, opt_p, d, {.epochs = 1, .batch = 16, .verbose = false});
   CHECK(with.epochs[0].train_loss == doctest::Approx(without.epochs[0].train_loss).epsilon(1e-6));
-  CHECK(values_of(student) == values_of(plain));
+  CHECK(laminar_test::all_values(student) == laminar_test::all_values(plain));
 }

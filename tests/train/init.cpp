@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "support/model.hpp"
+
 using namespace laminar;
 
 namespace {
@@ -50,18 +52,13 @@ class Random {
   std::uint64_t state_;
 };
 
-template <class M>
-std::vector<typename M::value_type> values(M& model, const std::string& name) {
-  for (const auto& p : model.parameters())
-    if (p.name == name) return {p.parameter->value(), p.parameter->value() + p.parameter->size};
-  FAIL("the model has no parameter " << name);
-  throw;  // unreachable: FAIL throws
-}
+using laminar_test::values;
 
+// Every parameter's values by name, for checks that name what changed.
 template <class M>
-std::map<std::string, std::vector<typename M::value_type>> all_values(M& model) {
+std::map<std::string, std::vector<typename M::value_type>> all_values(const M& model) {
   std::map<std::string, std::vector<typename M::value_type>> all;
-  for (const auto& p : model.parameters()) all[p.name] = values(model, p.name);
+  for (const auto& p : model.parameters()) all[p.name] = values(*p.parameter);
   return all;
 }
 

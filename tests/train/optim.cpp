@@ -12,19 +12,15 @@
 #include <utility>
 #include <vector>
 
+#include "support/model.hpp"
+
 using namespace laminar;
 
 using Net = Sequential<Input<2>, Dense<1>>;  // 1.weight (1, 2), 1.bias (1)
 using Reference = Model<Net, cpu, double>;
 
 namespace {
-template <class M>
-auto& find(M& m, const std::string& name) {
-  for (const auto& p : m.parameters())
-    if (p.name == name) return *p.parameter;
-  FAIL("no parameter " << name);
-  throw;
-}
+using laminar_test::parameter;
 
 template <class T>
 void set_values(Parameter<T, cpu>& p, std::initializer_list<double> values) {
@@ -53,8 +49,8 @@ std::vector<std::pair<std::string, std::vector<double>>> saved_state(Optimizer& 
 
 TEST_CASE("sgd with momentum takes the hand-computed first three steps") {
   Reference model;
-  auto& w = find(model, "1.weight");
-  auto& b = find(model, "1.bias");
+  auto& w = parameter(model, "1.weight");
+  auto& b = parameter(model, "1.bias");
   set_values(w, {1.0, -2.0});
   set_values(b, {0.5});
   optim::SGD opt(model, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01});
@@ -80,14 +76,14 @@ TEST_CASE("sgd with momentum takes the hand-computed first three steps") {
 
 TEST_CASE("sgd with nesterov momentum steps along gradient plus momentum times velocity") {
   Reference model;
-  auto& b = find(model, "1.bias");
+  auto& b = parameter(model, "1.bias");
   set_values(b, {0.0});
   optim::SGD opt(model, {.lr = 0.5, .momentum = 0.5, .nesterov = true});
   // g = 1 each step: v = 1, 1.5, 1.75; step = g + mu v = 1.5, 1.75, 1.875; b -= 0.5 step.
   const double expected[3] = {-0.75, -1.625, -2.5625};
   for (double e : expected) {
     set_grads(b, {1.0});
-    set_grads(find(model, "1.weight"), {0.0, 0.0});
+    set_grads(parameter(model, "1.weight"), {0.0, 0.0});
     opt.step();
     CHECK(b.value()[0] == doctest::Approx(e).epsilon(1e-12));
   }
@@ -95,10 +91,10 @@ TEST_CASE("sgd with nesterov momentum steps along gradient plus momentum times v
 
 TEST_CASE("sgd decays biases too when decay_bias_and_bn is set") {
   Reference model;
-  auto& b = find(model, "1.bias");
+  auto& b = parameter(model, "1.bias");
   set_values(b, {2.0});
   set_grads(b, {0.0});
-  set_grads(find(model, "1.weight"), {0.0, 0.0});
+  set_grads(parameter(model, "1.weight"), {0.0, 0.0});
   optim::SGD opt(model, {.lr = 0.1, .momentum = 0.0, .weight_decay = 0.5, .decay_bias_and_bn = true});
   opt.step();
   CHECK(b.value()[0] == doctest::Approx(2.0 - 0.1 * 0.5 * 2.0).epsilon(1e-12));
@@ -107,10 +103,10 @@ TEST_CASE("sgd decays biases too when decay_bias_and_bn is set") {
 TEST_CASE("by default only weights are decayed, not biases nor batchnorm gamma and beta") {
   using BnNet = Sequential<Input<2>, Dense<2>, BatchNorm>;
   Model<BnNet, cpu, double> model;
-  auto& w = find(model, "1.weight");
-  auto& b = find(model, "1.bias");
-  auto& gamma = find(model, "2.gamma");
-  auto& beta = find(model, "2.beta");
+  auto& w = parameter(model, "1.weight");
+  auto& b = parameter(model, "1.bias");
+  auto& gamma = parameter(model, "2.gamma");
+  auto& beta = parameter(model, "2.beta");
   set_values(w, {2.0, 2.0, 2.0, 2.0});
   set_values(b, {2.0, 2.0});
   set_values(gamma, {2.0, 2.0});
@@ -129,13 +125,13 @@ TEST_CASE("by default only weights are decayed, not biases nor batchnorm gamma a
     CHECK(beta.value()[i] == 2.0);
   }
   // Statistics are state, not parameters: the optimizer never writes them.
-  CHECK(find(model, "2.running_mean").value()[0] == 0.0);
-  CHECK(find(model, "2.running_var").value()[0] == 1.0);
+  CHECK(parameter(model, "2.running_mean").value()[0] == 0.0);
+  CHECK(parameter(model, "2.running_var").value()[0] == 1.0);
 }
 
 TEST_CASE("decoupled weight decay in sgd shrinks the weight beside the momentum step") {
   Reference model;
-  auto& w = find(model, "1.weight");
+  auto& w = parameter(model, "1.weight");
   set_values(w, {2.0, 0.0});
   optim::SGD opt(model, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.5, .decoupled_weight_decay = true});
   // g = 1: v1 = 1, w = 2 - 0.1 * 0.5 * 2 - 0.1 * 1 = 1.8;
@@ -144,7 +140,7 @@ TEST_CASE("decoupled weight decay in sgd shrinks the weight beside the momentum 
   const double expected[2] = {1.8, 1.52};
   for (double e : expected) {
     set_grads(w, {1.0, 0.0});
-    set_grads(find(model, "1.bias"), {0.0});
+    set_grads(parameter(model, "1.bias"), {0.0});
     opt.step();
     CHECK(w.value()[0] == doctest::Approx(e).epsilon(1e-12));
   }
@@ -154,8 +150,8 @@ TEST_CASE("decoupled weight decay in sgd shrinks the weight beside the momentum 
 
 TEST_CASE("adam takes the hand-computed bias-corrected first three steps") {
   Reference model;
-  auto& w = find(model, "1.weight");
-  auto& b = find(model, "1.bias");
+  auto& w = parameter(model, "1.weight");
+  auto& b = parameter(model, "1.bias");
   set_values(w, {1.0, -1.0});
   set_values(b, {0.0});
   optim::Adam opt(model, {.lr = 0.1});
@@ -185,7 +181,7 @@ TEST_CASE("adam takes the hand-computed bias-corrected first three steps") {
 
 TEST_CASE("adam's coupled l2 decay passes through the adaptive scaling") {
   Reference model;
-  auto& w = find(model, "1.weight");
+  auto& w = parameter(model, "1.weight");
   set_values(w, {1.0, 1.0});
   optim::Adam opt(model, {.lr = 0.1, .weight_decay = 0.1});
   // g = 0, so the rule sees g' = 0.1 w and normalises it to a step of about lr:
@@ -197,7 +193,7 @@ TEST_CASE("adam's coupled l2 decay passes through the adaptive scaling") {
   const double expected[3] = {0.90000001, 0.800412248082, 0.701586302555};
   for (double e : expected) {
     set_grads(w, {0.0, 0.0});
-    set_grads(find(model, "1.bias"), {0.0});
+    set_grads(parameter(model, "1.bias"), {0.0});
     opt.step();
     CHECK(w.value()[0] == doctest::Approx(e).epsilon(1e-10));
     CHECK(w.value()[1] == doctest::Approx(e).epsilon(1e-10));
@@ -206,7 +202,7 @@ TEST_CASE("adam's coupled l2 decay passes through the adaptive scaling") {
 
 TEST_CASE("adamw's decoupled decay shrinks the weight by lr times decay beside the adam step") {
   Reference model;
-  auto& w = find(model, "1.weight");
+  auto& w = parameter(model, "1.weight");
   set_values(w, {1.0, 1.0});
   optim::AdamW opt(model, {.lr = 0.1, .weight_decay = 0.1});
   // g = 0: the Adam step is 0 / (0 + eps) = 0 and w <- w (1 - 0.1 * 0.1) each step:
@@ -214,7 +210,7 @@ TEST_CASE("adamw's decoupled decay shrinks the weight by lr times decay beside t
   const double expected[3] = {0.99, 0.9801, 0.970299};
   for (double e : expected) {
     set_grads(w, {0.0, 0.0});
-    set_grads(find(model, "1.bias"), {0.0});
+    set_grads(parameter(model, "1.bias"), {0.0});
     opt.step();
     CHECK(w.value()[0] == doctest::Approx(e).epsilon(1e-12));
   }
@@ -237,7 +233,7 @@ TEST_CASE("adamw defaults to decoupled weight decay of 0.01 and adam to no decay
 
 TEST_CASE("adadelta takes the hand-computed first three steps") {
   Reference model;
-  auto& b = find(model, "1.bias");
+  auto& b = parameter(model, "1.bias");
   set_values(b, {0.0});
   optim::Adadelta opt(model, {.lr = 1.0, .rho = 0.5, .eps = 0.25});
   // g = 1 each step; s, a start at 0.
@@ -248,7 +244,7 @@ TEST_CASE("adadelta takes the hand-computed first three steps") {
   const double expected[3] = {-0.57735026919, -1.22284749356, -1.91673616005};
   for (double e : expected) {
     set_grads(b, {1.0});
-    set_grads(find(model, "1.weight"), {0.0, 0.0});
+    set_grads(parameter(model, "1.weight"), {0.0, 0.0});
     opt.step();
     CHECK(b.value()[0] == doctest::Approx(e).epsilon(1e-10));
   }
@@ -256,7 +252,7 @@ TEST_CASE("adadelta takes the hand-computed first three steps") {
 
 TEST_CASE("adadelta takes the keras defaults lr 1, rho 0.95 and eps 1e-7") {
   Reference model;
-  auto& b = find(model, "1.bias");
+  auto& b = parameter(model, "1.bias");
   set_values(b, {0.0});
   optim::Adadelta opt(model);
   CHECK(opt.options().lr == 1.0);
@@ -264,7 +260,7 @@ TEST_CASE("adadelta takes the keras defaults lr 1, rho 0.95 and eps 1e-7") {
   CHECK(opt.options().eps == 1e-7);
   // g = 1: s = 0.05, d = sqrt(1e-7) / sqrt(0.05 + 1e-7) = 0.00141421214816.
   set_grads(b, {1.0});
-  set_grads(find(model, "1.weight"), {0.0, 0.0});
+  set_grads(parameter(model, "1.weight"), {0.0, 0.0});
   opt.step();
   CHECK(b.value()[0] == doctest::Approx(-0.00141421214816).epsilon(1e-10));
 }
@@ -273,7 +269,7 @@ TEST_CASE("adadelta takes the keras defaults lr 1, rho 0.95 and eps 1e-7") {
 
 TEST_CASE("rmsprop takes the hand-computed first three steps") {
   Reference model;
-  auto& b = find(model, "1.bias");
+  auto& b = parameter(model, "1.bias");
   set_values(b, {0.0});
   optim::RMSprop opt(model, {.lr = 0.01});
   // alpha = 0.9, eps = 1e-7; gradients 1, -2, 0.5.
@@ -284,7 +280,7 @@ TEST_CASE("rmsprop takes the hand-computed first three steps") {
   const double expected[3] = {-0.0316227666017, -0.00305134211189, -0.0103758252303};
   for (int step = 0; step < 3; ++step) {
     set_grads(b, {grads[step]});
-    set_grads(find(model, "1.weight"), {0.0, 0.0});
+    set_grads(parameter(model, "1.weight"), {0.0, 0.0});
     opt.step();
     CHECK(b.value()[0] == doctest::Approx(expected[step]).epsilon(1e-10));
   }
@@ -292,7 +288,7 @@ TEST_CASE("rmsprop takes the hand-computed first three steps") {
 
 TEST_CASE("centered rmsprop divides by the root of the gradient's variance") {
   Reference model;
-  auto& b = find(model, "1.bias");
+  auto& b = parameter(model, "1.bias");
   set_values(b, {0.0});
   optim::RMSprop opt(model, {.lr = 0.01, .centered = true});
   // c averages g as s averages g^2:
@@ -304,7 +300,7 @@ TEST_CASE("centered rmsprop divides by the root of the gradient's variance") {
   const double expected[3] = {-0.0333333222222, -0.00440245730035, -0.0117458828349};
   for (int step = 0; step < 3; ++step) {
     set_grads(b, {grads[step]});
-    set_grads(find(model, "1.weight"), {0.0, 0.0});
+    set_grads(parameter(model, "1.weight"), {0.0, 0.0});
     opt.step();
     CHECK(b.value()[0] == doctest::Approx(expected[step]).epsilon(1e-10));
   }
@@ -312,7 +308,7 @@ TEST_CASE("centered rmsprop divides by the root of the gradient's variance") {
 
 TEST_CASE("rmsprop with momentum accumulates the normalised gradient") {
   Reference model;
-  auto& b = find(model, "1.bias");
+  auto& b = parameter(model, "1.bias");
   set_values(b, {0.0});
   optim::RMSprop opt(model, {.lr = 0.01, .momentum = 0.5});
   // d as in the plain case: 3.1622767, -2.8571424, 0.7324483;
@@ -322,7 +318,7 @@ TEST_CASE("rmsprop with momentum accumulates the normalised gradient") {
   const double expected[3] = {-0.0316227666017, -0.0188627254127, -0.0198071879367};
   for (int step = 0; step < 3; ++step) {
     set_grads(b, {grads[step]});
-    set_grads(find(model, "1.weight"), {0.0, 0.0});
+    set_grads(parameter(model, "1.weight"), {0.0, 0.0});
     opt.step();
     CHECK(b.value()[0] == doctest::Approx(expected[step]).epsilon(1e-10));
   }
@@ -346,8 +342,8 @@ TEST_CASE("rmsprop keeps only the state buffers its options need") {
 TEST_CASE("max-norm rescales an over-long weight row and leaves a short one") {
   using WideNet = Sequential<Input<2>, Dense<2>>;  // weight (2 outputs, 2 inputs)
   Model<WideNet, cpu, double> model;
-  auto& w = find(model, "1.weight");
-  auto& b = find(model, "1.bias");
+  auto& w = parameter(model, "1.weight");
+  auto& b = parameter(model, "1.bias");
   set_values(w, {3.0, 4.0, 0.6, 0.8});
   set_values(b, {10.0, 0.0});
   set_grads(w, {0.0, 0.0, 0.0, 0.0});
@@ -366,10 +362,10 @@ TEST_CASE("max-norm rescales an over-long weight row and leaves a short one") {
 TEST_CASE("max-norm treats each convolution filter as one row") {
   using ConvNet = Sequential<Input<1, 2, 2>, Conv<2, 2, 2, 1, valid>>;  // weight (2 filters, 1*2*2)
   Model<ConvNet, cpu, double> model;
-  auto& w = find(model, "1.weight");
+  auto& w = parameter(model, "1.weight");
   set_values(w, {1.0, 1.0, 1.0, 1.0, 0.1, 0.2, 0.2, 0.4});
   set_grads(w, {0, 0, 0, 0, 0, 0, 0, 0});
-  set_grads(find(model, "1.bias"), {0.0, 0.0});
+  set_grads(parameter(model, "1.bias"), {0.0, 0.0});
   optim::SGD opt(model, {.lr = 0.1, .momentum = 0.0, .max_norm = 1.0});
   opt.step();
   // Filter 0 has norm 2: every value halves. Filter 1 has norm 0.5 and stays.
@@ -380,8 +376,8 @@ TEST_CASE("max-norm treats each convolution filter as one row") {
 
 TEST_CASE("clipping scales every gradient by clip over norm when the global norm is above it") {
   Reference model;
-  auto& w = find(model, "1.weight");
-  auto& b = find(model, "1.bias");
+  auto& w = parameter(model, "1.weight");
+  auto& b = parameter(model, "1.bias");
   set_values(w, {0.0, 0.0});
   set_values(b, {0.0});
   set_grads(w, {2.0, 4.0});
@@ -397,8 +393,8 @@ TEST_CASE("clipping scales every gradient by clip over norm when the global norm
 
 TEST_CASE("clipping leaves gradients whose global norm is below the limit") {
   Reference model;
-  auto& w = find(model, "1.weight");
-  auto& b = find(model, "1.bias");
+  auto& w = parameter(model, "1.weight");
+  auto& b = parameter(model, "1.bias");
   set_values(w, {0.0, 0.0});
   set_values(b, {0.0});
   set_grads(w, {2.0, 4.0});
@@ -413,9 +409,9 @@ TEST_CASE("clipping leaves gradients whose global norm is below the limit") {
 
 TEST_CASE("the gradient norm counts only unfrozen parameters and is not measured without clipping") {
   Reference model;
-  set_grads(find(model, "1.weight"), {2.0, 4.0});
-  set_grads(find(model, "1.bias"), {4.0});
-  find(model, "1.bias").frozen = true;
+  set_grads(parameter(model, "1.weight"), {2.0, 4.0});
+  set_grads(parameter(model, "1.bias"), {4.0});
+  parameter(model, "1.bias").frozen = true;
   optim::SGD clipped(model, {.lr = 0.0, .momentum = 0.0, .clip_norm = 100.0});
   clipped.step();
   CHECK(clipped.last_gradient_norm() == doctest::Approx(std::sqrt(20.0)).epsilon(1e-12));
@@ -426,8 +422,8 @@ TEST_CASE("the gradient norm counts only unfrozen parameters and is not measured
 
 TEST_CASE("a parameter frozen after the optimizer is built keeps its value and its state") {
   Reference model;
-  auto& w = find(model, "1.weight");
-  auto& b = find(model, "1.bias");
+  auto& w = parameter(model, "1.weight");
+  auto& b = parameter(model, "1.bias");
   set_values(w, {1.0, 1.0});
   set_values(b, {1.0});
   optim::SGD opt(model, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.1});
@@ -452,8 +448,8 @@ TEST_CASE("a parameter frozen after the optimizer is built keeps its value and i
 
 TEST_CASE("set_lr_scale gives parameters matching a prefix a scaled learning rate, last call winning") {
   Reference model;
-  auto& w = find(model, "1.weight");
-  auto& b = find(model, "1.bias");
+  auto& w = parameter(model, "1.weight");
+  auto& b = parameter(model, "1.bias");
   set_values(w, {0.0, 0.0});
   set_values(b, {0.0});
   optim::SGD opt(model, {.lr = 0.1, .momentum = 0.0});
@@ -473,8 +469,8 @@ TEST_CASE("restoring visited state and step count makes a second optimizer step 
   optim::Adam a(first, {.lr = 0.05, .weight_decay = 0.01});
   const double grads[2][3] = {{0.3, -0.7, 1.1}, {-0.2, 0.4, 0.9}};
   for (const auto& g : grads) {
-    set_grads(find(first, "1.weight"), {g[0], g[1]});
-    set_grads(find(first, "1.bias"), {g[2]});
+    set_grads(parameter(first, "1.weight"), {g[0], g[1]});
+    set_grads(parameter(first, "1.bias"), {g[2]});
     a.step();
   }
   const auto state = saved_state(a);
@@ -484,8 +480,8 @@ TEST_CASE("restoring visited state and step count makes a second optimizer step 
                                          "1.bias/exp_avg_sq"});
 
   for (const char* name : {"1.weight", "1.bias"}) {
-    auto& from = find(first, name);
-    ops<cpu>::copy(find(second, name).value(), from.value(), from.size);
+    auto& from = parameter(first, name);
+    ops<cpu>::copy(parameter(second, name).value(), from.value(), from.size);
   }
   optim::Adam b(second, {.lr = 0.05, .weight_decay = 0.01});
   std::size_t next = 0;
@@ -498,28 +494,28 @@ TEST_CASE("restoring visited state and step count makes a second optimizer step 
   b.set_step_count(a.step_count());
 
   for (auto* model : {&first, &second}) {
-    set_grads(find(*model, "1.weight"), {0.5, 0.5});
-    set_grads(find(*model, "1.bias"), {-0.5});
+    set_grads(parameter(*model, "1.weight"), {0.5, 0.5});
+    set_grads(parameter(*model, "1.bias"), {-0.5});
   }
   a.step();
   b.step();
   for (const char* name : {"1.weight", "1.bias"})
-    for (long i = 0; i < find(first, name).size; ++i)
-      CHECK(find(second, name).value()[i] == find(first, name).value()[i]);
+    for (long i = 0; i < parameter(first, name).size; ++i)
+      CHECK(parameter(second, name).value()[i] == parameter(first, name).value()[i]);
   CHECK(b.step_count() == 3);
 }
 
 TEST_CASE("every optimizer moves a float model's parameters against their gradient") {
   Model<Net, cpu> model;
   auto check_descends = [&](auto& opt) {
-    set_values(find(model, "1.weight"), {0.0, 0.0});
-    set_values(find(model, "1.bias"), {0.0});
-    set_grads(find(model, "1.weight"), {1.0, -1.0});
-    set_grads(find(model, "1.bias"), {1.0});
+    set_values(parameter(model, "1.weight"), {0.0, 0.0});
+    set_values(parameter(model, "1.bias"), {0.0});
+    set_grads(parameter(model, "1.weight"), {1.0, -1.0});
+    set_grads(parameter(model, "1.bias"), {1.0});
     opt.step();
-    CHECK(find(model, "1.weight").value()[0] < 0.0f);
-    CHECK(find(model, "1.weight").value()[1] > 0.0f);
-    CHECK(find(model, "1.bias").value()[0] < 0.0f);
+    CHECK(parameter(model, "1.weight").value()[0] < 0.0f);
+    CHECK(parameter(model, "1.weight").value()[1] > 0.0f);
+    CHECK(parameter(model, "1.bias").value()[0] < 0.0f);
   };
   optim::SGD sgd(model, {.lr = 0.1, .clip_norm = 1.0});
   optim::Adam adam(model, {.max_norm = 1.0});

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "support/model.hpp"
+
 #include "support/files.hpp"
 
 using namespace laminar;
@@ -51,13 +53,7 @@ data::Dataset bright_dataset(long count, std::uint64_t seed) {
   return d;
 }
 
-template <class M>
-Parameter<typename M::value_type, cpu>& find(M& model, const std::string& name) {
-  for (const auto& p : model.parameters())
-    if (p.name == name) return *p.parameter;
-  FAIL("no parameter " << name);
-  throw;
-}
+using laminar_test::parameter;
 
 // Every parameter and statistic, as bytes, to compare bit for bit.
 template <class M>
@@ -157,7 +153,7 @@ TEST_CASE("initial loss of a network whose logits are all zero is exactly ln of 
   const auto d = random_dataset(512, 3);
   const auto norm = data::Normalization::standardize(d);
   Model<ConvNet, cpu> model(1);
-  auto& w = find(model, "5.weight");
+  auto& w = parameter(model, "5.weight");
   std::fill(w.value(), w.value() + w.size, 0.f);
   const auto r = train::sanity::initial_loss(model, d, norm);
   CHECK(r.expected == std::log(3.0));
@@ -187,7 +183,7 @@ TEST_CASE("a huge last-layer weight makes the initial loss implausible") {
   const auto d = random_dataset(512, 3);
   const auto norm = data::Normalization::standardize(d);
   Model<ConvNet, cpu> model(1);
-  auto& w = find(model, "5.weight");
+  auto& w = parameter(model, "5.weight");
   for (long i = 0; i < w.size; ++i) w.value()[i] *= 100.f;
   const auto r = train::sanity::initial_loss(model, d, norm);
   CHECK_FALSE(r.plausible);

@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -55,13 +56,15 @@ inline std::uint64_t fingerprint(const data::Dataset& d) {
 
 namespace detail {
 
-inline constexpr int history_epoch_fields = 8, history_step_fields = 4;
+// An epoch record is its number and then its metrics in metric_names order.
+inline constexpr std::size_t history_epoch_fields = 1 + std::size(EpochRecord::metric_names), history_step_fields = 4;
 
 inline std::vector<double> flatten_epochs(const std::vector<EpochRecord>& epochs) {
   std::vector<double> v;
-  for (const auto& e : epochs)
-    v.insert(v.end(), {double(e.epoch), e.train_loss, e.train_accuracy, e.valid_loss, e.valid_accuracy, e.learning_rate,
-                       e.seconds, e.images_per_second});
+  for (const auto& e : epochs) {
+    v.push_back(double(e.epoch));
+    for (const auto name : EpochRecord::metric_names) v.push_back(e.metric(name));
+  }
   return v;
 }
 inline std::vector<double> flatten_steps(const std::vector<StepRecord>& steps) {
@@ -180,9 +183,12 @@ TrainingState load_checkpoint(const std::string& path, Model& model, Optimizer& 
   const std::vector<double> epochs = r.array<double>("history/epochs"), steps = r.array<double>("history/steps");
   if (epochs.size() % detail::history_epoch_fields || steps.size() % detail::history_step_fields)
     throw fail("its history has a broken shape");
-  for (std::size_t i = 0; i < epochs.size(); i += detail::history_epoch_fields)
-    state.history.epochs.push_back({int(epochs[i]), epochs[i + 1], epochs[i + 2], epochs[i + 3], epochs[i + 4],
-                                    epochs[i + 5], epochs[i + 6], epochs[i + 7]});
+  for (std::size_t i = 0; i < epochs.size(); i += detail::history_epoch_fields) {
+    EpochRecord& e = state.history.epochs.emplace_back();
+    e.epoch = int(epochs[i]);
+    std::size_t k = i;
+    for (const auto name : EpochRecord::metric_names) e.metric(name) = epochs[++k];
+  }
   for (std::size_t i = 0; i < steps.size(); i += detail::history_step_fields)
     state.history.steps.push_back({long(steps[i]), steps[i + 1], steps[i + 2], steps[i + 3]});
   state.history.stop_reason = r.text("history/stop_reason");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cmath>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,21 +26,30 @@ struct EpochRecord {
   static constexpr std::string_view metric_names[] = {"train_loss", "train_accuracy", "valid_loss", "valid_accuracy",
                                                       "learning_rate", "seconds", "images_per_second"};
 
-  double metric(std::string_view name) const {
-    if (name == "train_loss") return train_loss;
-    if (name == "train_accuracy") return train_accuracy;
-    if (name == "valid_loss") return valid_loss;
-    if (name == "valid_accuracy") return valid_accuracy;
-    if (name == "learning_rate") return learning_rate;
-    if (name == "seconds") return seconds;
-    if (name == "images_per_second") return images_per_second;
-    std::string known;
-    for (auto n : metric_names) known += (known.empty() ? "" : ", ") + std::string(n);
-    throw Error("unknown metric \"" + std::string(name) + "\"; the metrics are " + known);
-  }
+  // A metric by name, for reading (callbacks, schedules) or writing (log readers).
+  double metric(std::string_view name) const { return this->*member(name); }
+  double& metric(std::string_view name) { return this->*member(name); }
+
   // Whether a larger value of the metric is better (accuracies, throughput).
   static bool higher_is_better(std::string_view name) {
     return name == "train_accuracy" || name == "valid_accuracy" || name == "images_per_second";
+  }
+
+ private:
+  // The one mapping from metric names to fields, in metric_names order.
+  static double EpochRecord::*member(std::string_view name) {
+    static constexpr double EpochRecord::*members[] = {
+        &EpochRecord::train_loss,    &EpochRecord::train_accuracy, &EpochRecord::valid_loss,
+        &EpochRecord::valid_accuracy, &EpochRecord::learning_rate, &EpochRecord::seconds,
+        &EpochRecord::images_per_second};
+    for (std::size_t i = 0; i < std::size(metric_names); ++i)
+      if (name == metric_names[i]) return members[i];
+    std::string known;
+    for (auto n : metric_names) {
+      if (!known.empty()) known += ", ";
+      known += n;
+    }
+    throw Error("unknown metric \"" + std::string(name) + "\"; the metrics are " + known);
   }
 };
 

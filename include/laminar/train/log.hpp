@@ -52,17 +52,6 @@ inline std::string step_header() {
   return header;
 }
 
-inline double& metric_slot(EpochRecord& record, std::string_view name) {
-  if (name == "train_loss") return record.train_loss;
-  if (name == "train_accuracy") return record.train_accuracy;
-  if (name == "valid_loss") return record.valid_loss;
-  if (name == "valid_accuracy") return record.valid_accuracy;
-  if (name == "learning_rate") return record.learning_rate;
-  if (name == "seconds") return record.seconds;
-  if (name == "images_per_second") return record.images_per_second;
-  throw Error("unknown metric \"" + std::string(name) + "\"");
-}
-
 // ---- CSV -------------------------------------------------------------------
 
 // NaN is an empty field, so a spreadsheet shows a blank cell, not a string.
@@ -621,7 +610,7 @@ inline std::vector<EpochRecord> read_epoch_csv(const std::string& path) {
     record.epoch = table.integer<int>(line, "epoch", fields[0]);
     for (std::size_t m = 0; m < std::size(EpochRecord::metric_names); ++m) {
       const auto name = EpochRecord::metric_names[m];
-      detail::metric_slot(record, name) = table.number(line, name, fields[m + 1]);
+      record.metric(name) = table.number(line, name, fields[m + 1]);
     }
     records.push_back(record);
   }
@@ -658,7 +647,7 @@ inline History read_json(const std::string& path) {
     const detail::JsonObject item(parser, epochs.items[i], "epoch record " + std::to_string(i));
     EpochRecord record;
     record.epoch = int(item.whole("epoch", double(INT_MIN), double(INT_MAX)));
-    for (auto name : EpochRecord::metric_names) detail::metric_slot(record, name) = item.number(name);
+    for (auto name : EpochRecord::metric_names) record.metric(name) = item.number(name);
     h.epochs.push_back(record);
   }
   const detail::JsonValue& steps = root.array("steps");

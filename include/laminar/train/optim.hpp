@@ -337,6 +337,7 @@ class Optimizer {
     }
     row_sums_.reserve(std::size_t(widest));
     totals_.reserve(std::max<std::size_t>(slots_.size(), 1));
+    host_totals_.resize(std::max<std::size_t>(slots_.size(), 1));
   }
 
   double learning_rate() const { return options_.lr; }
@@ -431,10 +432,9 @@ class Optimizer {
       ops<B>::sum_per_channel(totals_.data() + counted, 1, 1, s.rows, in(row_sums_.data()));
       ++counted;
     }
-    std::vector<T> host(static_cast<std::size_t>(counted));
-    ops<B>::copy_to_host(host.data(), totals_.data(), counted);
+    ops<B>::copy_to_host(host_totals_.data(), totals_.data(), counted);
     double total = 0;
-    for (const T& t : host) total += double(t);
+    for (int k = 0; k < counted; ++k) total += double(host_totals_[std::size_t(k)]);
     last_gradient_norm_ = std::sqrt(total);
     return last_gradient_norm_ > options_.clip_norm ? options_.clip_norm / last_gradient_norm_ : 1.0;
   }
@@ -455,6 +455,7 @@ class Optimizer {
   Check check_;
   std::vector<Slot> slots_;
   Buffer<T, B> row_sums_, totals_;
+  std::vector<T> host_totals_;  // totals_ on the host, sized once: a step allocates nothing
   long step_count_ = 0;
   double last_gradient_norm_ = std::numeric_limits<double>::quiet_NaN();
 };
