@@ -47,7 +47,10 @@ LAMINAR_HD inline std::uint32_t bits(std::uint64_t seed, std::uint32_t stream,
   const Block r = philox4x32(
       Block{{std::uint32_t(block), std::uint32_t(block >> 32), step, stream}},
       std::uint32_t(seed), std::uint32_t(seed >> 32));
-  return r.v[element & 3];
+  // Selects rather than indexes, so a loop over elements vectorises (an indexed
+  // read from the block would be a per-lane stack access).
+  const std::uint32_t lane = std::uint32_t(element & 3);
+  return lane == 0 ? r.v[0] : lane == 1 ? r.v[1] : lane == 2 ? r.v[2] : r.v[3];
 }
 
 // Uniform in [0, 1) with 24 random bits: exactly representable in float, so the

@@ -1,12 +1,11 @@
 // The cpu backend's primitives: memory, pointwise evaluation and per-channel
-// reduction with OpenMP, GEMM through Eigen, convolution as im2col + GEMM per
-// sample (batch-parallel), pooling, and softmax cross-entropy. Activations are
-// kept in NCHW. This is the reference path the fast kernels are checked against.
+// reduction with OpenMP, GEMM through Eigen, convolution (conv.hpp: direct
+// AVX-512 kernels for float, im2col + GEMM otherwise), pooling, and softmax
+// cross-entropy. Activations are kept in NCHW between layers.
 #pragma once
 
 #include <omp.h>
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -20,70 +19,16 @@
 #include "../../core/error.hpp"
 #include "../../core/geometry.hpp"
 #include "../../core/workspace.hpp"
+#include "conv.hpp"
+#include "gemm.hpp"
 
 namespace laminar {
 
 namespace cpu_detail {
 
-// Below this many multiply-adds (or element visits) a parallel region costs
-// more than it saves, and on a busy machine far more.
-inline constexpr double parallel_threshold = 1 << 16;
-
-template <class T>
-using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T>
-using MatrixMap = Eigen::Map<Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-template <class T>
-using ConstMatrixMap = Eigen::Map<const Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-
 // Wider accumulator for sums over many elements: float sums in double.
 template <class T>
 using Accumulator = std::conditional_t<(sizeof(T) < sizeof(double)), double, T>;
-
-// Unrolls one sample's receptive fields into a (patch, out_pixels) matrix.
-template <class T>
-void im2col(const ConvGeometry& g, const T* x /* (C, H, W) */, T* col /* (C*KH*KW, OH*OW) */) {
-  for (int c = 0; c < g.in_channels; ++c)
-    for (int ky = 0; ky < g.kernel_h; ++ky)
-      for (int kx = 0; kx < g.kernel_w; ++kx) {
-        T* row = col + ((long(c) * g.kernel_h + ky) * g.kernel_w + kx) * g.out_pixels();
-        const T* plane = x + long(c) * g.in_pixels();
-        for (int oy = 0; oy < g.out_height; ++oy) {
-          T* out = row + long(oy) * g.out_width;
-          const int iy = oy * g.stride_h - g.pad_top + ky;
-          if (iy < 0 || iy >= g.height) {
-            std::fill(out, out + g.out_width, T(0));
-            continue;
-          }
-          const T* in = plane + long(iy) * g.width;
-          for (int ox = 0; ox < g.out_width; ++ox) {
-            const int ix = ox * g.stride_w - g.pad_left + kx;
-            out[ox] = (ix >= 0 && ix < g.width) ? in[ix] : T(0);
-          }
-        }
-      }
-}
-
-// The adjoint of im2col: adds each column entry back onto the pixel it came from.
-template <class T>
-void col2im_add(const ConvGeometry& g, const T* col, T* dx /* (C, H, W) */) {
-  for (int c = 0; c < g.in_channels; ++c)
-    for (int ky = 0; ky < g.kernel_h; ++ky)
-      for (int kx = 0; kx < g.kernel_w; ++kx) {
-        const T* row = col + ((long(c) * g.kernel_h + ky) * g.kernel_w + kx) * g.out_pixels();
-        T* plane = dx + long(c) * g.in_pixels();
-        for (int oy = 0; oy < g.out_height; ++oy) {
-          const int iy = oy * g.stride_h - g.pad_top + ky;
-          if (iy < 0 || iy >= g.height) continue;
-          const T* in = row + long(oy) * g.out_width;
-          T* out = plane + long(iy) * g.width;
-          for (int ox = 0; ox < g.out_width; ++ox) {
-            const int ix = ox * g.stride_w - g.pad_left + kx;
-            if (ix >= 0 && ix < g.width) out[ix] += in[ox];
-          }
-        }
-      }
-}
 
 // Index of the first largest of v[0, n).
 template <class T>
@@ -112,23 +57,6 @@ auto soft_targets(const T* targets, int classes) {
     const T* t = targets + long(n) * classes;
     return std::pair{[t](int k) { return double(t[k]); }, argmax(t, classes)};
   };
-}
-
-// C (m, n) = alpha * op(A) op(B) + beta * C, all row-major.
-template <class T>
-void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, T alpha, const T* a, int lda,
-          const T* b, int ldb, T beta, T* c, int ldc) {
-  MatrixMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
-  const ConstMatrixMap<T> A(a, transpose_a ? k : m, transpose_a ? m : k, Eigen::OuterStride<>(lda));
-  const ConstMatrixMap<T> B(b, transpose_b ? n : k, transpose_b ? k : n, Eigen::OuterStride<>(ldb));
-  if (beta == T(0))
-    C.setZero();
-  else if (beta != T(1))
-    C *= beta;
-  if (!transpose_a && !transpose_b) C.noalias() += alpha * A * B;
-  if (!transpose_a && transpose_b) C.noalias() += alpha * A * B.transpose();
-  if (transpose_a && !transpose_b) C.noalias() += alpha * A.transpose() * B;
-  if (transpose_a && transpose_b) C.noalias() += alpha * A.transpose() * B.transpose();
 }
 
 }  // namespace cpu_detail
@@ -165,15 +93,25 @@ struct ops<cpu> {
   // Calls f(i) for every i in [0, n); each call writes only its own outputs.
   template <class F>
   static void parallel_for(long n, const F& f) {
-#pragma omp parallel for simd schedule(static) if (n > 4096)
-    for (long i = 0; i < n; ++i) f(i);
+#pragma omp parallel if (n > 4096)
+    {
+      const F local = f;  // see eval: a private copy lets the loop vectorise
+#pragma omp for simd schedule(static)
+      for (long i = 0; i < n; ++i) local(i);
+    }
   }
 
   template <class T, class E>
   static void eval(T* out, long n, const E& e) {
     static_assert(!E::per_channel, "PER_CHANNEL_EXPRESSION_NEEDS_THE_CHANNEL_EXTENT_FORM_OF_EVAL");
-#pragma omp parallel for simd schedule(static) if (n > 4096)
-    for (long i = 0; i < n; ++i) out[i] = T(e(i, 0));
+#pragma omp parallel if (n > 4096)
+    {
+      // A private copy of the expression: its pointers then provably do not
+      // alias `out`, so they stay in registers and the loop vectorises.
+      const E local = e;
+#pragma omp for simd schedule(static)
+      for (long i = 0; i < n; ++i) out[i] = T(local(i, 0));
+    }
   }
 
   // Over an (N, C, pixels) tensor: the loops carry the channel.
@@ -181,20 +119,28 @@ struct ops<cpu> {
   static void eval(T* out, int batch, int channels, long pixels, const E& e) {
     const long planes = long(batch) * channels;
     if (pixels == 1) {  // (N, features): features innermost
-#pragma omp parallel for schedule(static) if (planes > 4096)
-      for (int n = 0; n < batch; ++n) {
-        const long base = long(n) * channels;
+#pragma omp parallel if (planes > 4096)
+      {
+        const E local = e;  // as in the flat eval: no aliasing with out
+#pragma omp for schedule(static)
+        for (int n = 0; n < batch; ++n) {
+          const long base = long(n) * channels;
 #pragma omp simd
-        for (int c = 0; c < channels; ++c) out[base + c] = T(e(base + c, c));
+          for (int c = 0; c < channels; ++c) out[base + c] = T(local(base + c, c));
+        }
       }
       return;
     }
-#pragma omp parallel for schedule(static) if (planes * pixels > 4096)
-    for (long plane = 0; plane < planes; ++plane) {
-      const int c = int(plane % channels);
-      const long base = plane * pixels;
+#pragma omp parallel if (planes * pixels > 4096)
+    {
+      const E local = e;
+#pragma omp for schedule(static)
+      for (long plane = 0; plane < planes; ++plane) {
+        const int c = int(plane % channels);
+        const long base = plane * pixels;
 #pragma omp simd
-      for (long p = 0; p < pixels; ++p) out[base + p] = T(e(base + p, c));
+        for (long p = 0; p < pixels; ++p) out[base + p] = T(local(base + p, c));
+      }
     }
   }
 
@@ -203,17 +149,21 @@ struct ops<cpu> {
   template <class T, class E>
   static void sum_per_channel(T* out, int batch, int channels, long pixels, const E& e) {
     using Acc = cpu_detail::Accumulator<T>;
-#pragma omp parallel for schedule(static) if (long(batch) * channels * pixels > 16384)
-    for (int c = 0; c < channels; ++c) {
-      Acc total = 0;
-      for (int n = 0; n < batch; ++n) {
-        const long base = (long(n) * channels + c) * pixels;
-        Acc partial = 0;
+#pragma omp parallel if (long(batch) * channels * pixels > 16384)
+    {
+      const E local = e;  // see eval
+#pragma omp for schedule(static)
+      for (int c = 0; c < channels; ++c) {
+        Acc total = 0;
+        for (int n = 0; n < batch; ++n) {
+          const long base = (long(n) * channels + c) * pixels;
+          Acc partial = 0;
 #pragma omp simd reduction(+ : partial)
-        for (long p = 0; p < pixels; ++p) partial += Acc(e(base + p, c));
-        total += partial;
+          for (long p = 0; p < pixels; ++p) partial += Acc(local(base + p, c));
+          total += partial;
+        }
+        out[c] = T(total);
       }
-      out[c] = T(total);
     }
   }
 
@@ -224,102 +174,34 @@ struct ops<cpu> {
     cpu_detail::gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 
-  // y (N, Cout, OH, OW) = conv(x (N, Cin, H, W), w (Cout, Cin*KH*KW)) + bias (Cout)
+  // y (N, Cout, OH, OW) = conv(x (N, Cin, H, W), w (Cout, Cin, KH, KW)) + bias (Cout)
   template <class T>
-  static void conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w,
-                             const T* bias, T* y, Workspace<cpu>& ws) {
-    const long K = g.patch(), P = g.out_pixels();
-    const bool direct = g.is_pointwise();
-    T* cols = direct ? nullptr : ws.get<T>(std::size_t(omp_get_max_threads()) * K * P);
-    const bool parallel = double(batch) * K * P * g.out_channels > cpu_detail::parallel_threshold;
-#pragma omp parallel if (parallel)
-    {
-      T* col = direct ? nullptr : cols + omp_get_thread_num() * K * P;
-#pragma omp for schedule(static)
-      for (int n = 0; n < batch; ++n) {
-        const T* xn = x + long(n) * g.in_channels * g.in_pixels();
-        if (!direct) cpu_detail::im2col(g, xn, col);
-        T* yn = y + long(n) * g.out_channels * P;
-        cpu_detail::gemm(false, false, g.out_channels, int(P), int(K), T(1), w, int(K),
-                         direct ? xn : col, int(P), T(0), yn, int(P));
-        if (bias)
-          for (int c = 0; c < g.out_channels; ++c)
-            for (long p = 0; p < P; ++p) yn[c * P + p] += bias[c];
-      }
-    }
+  static void conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y,
+                             Workspace<cpu>& ws) {
+    using namespace cpu_detail;
+    if constexpr (direct_conv_available<T>)
+      if (use_direct_conv(g, ConvPass::forward)) return direct_conv2d_forward(g, batch, x, w, bias, y, ws);
+    im2col_conv_forward(g, batch, x, w, bias, y, ws);
   }
 
   // dx (N, Cin, H, W) = conv^T(dy, w)
   template <class T>
-  static void conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w,
-                                   T* dx, Workspace<cpu>& ws) {
-    const long K = g.patch(), P = g.out_pixels();
-    const bool direct = g.is_pointwise();
-    T* cols = direct ? nullptr : ws.get<T>(std::size_t(omp_get_max_threads()) * K * P);
-    const bool parallel = double(batch) * K * P * g.out_channels > cpu_detail::parallel_threshold;
-#pragma omp parallel if (parallel)
-    {
-      T* col = direct ? nullptr : cols + omp_get_thread_num() * K * P;
-#pragma omp for schedule(static)
-      for (int n = 0; n < batch; ++n) {
-        T* dxn = dx + long(n) * g.in_channels * g.in_pixels();
-        const T* dyn = dy + long(n) * g.out_channels * P;
-        if (direct) {
-          cpu_detail::gemm(true, false, int(K), int(P), g.out_channels, T(1), w, int(K), dyn,
-                           int(P), T(0), dxn, int(P));
-        } else {
-          cpu_detail::gemm(true, false, int(K), int(P), g.out_channels, T(1), w, int(K), dyn,
-                           int(P), T(0), col, int(P));
-          std::fill(dxn, dxn + g.in_channels * g.in_pixels(), T(0));
-          cpu_detail::col2im_add(g, col, dxn);
-        }
-      }
-    }
+  static void conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx,
+                                   Workspace<cpu>& ws) {
+    using namespace cpu_detail;
+    if constexpr (direct_conv_available<T>)
+      if (use_direct_conv(g, ConvPass::backward_data)) return direct_conv2d_backward_data(g, batch, dy, w, dx, ws);
+    im2col_conv_backward_data(g, batch, dy, w, dx, ws);
   }
 
-  // dw (Cout, Cin*KH*KW) = sum_n dy_n col_n^T ; dbias (Cout) = sum dy. Each thread
-  // accumulates its own partial sums, reduced once at the end.
+  // dw (Cout, Cin, KH, KW) = sum over samples of dy * x ; dbias (Cout, may be null) = sum dy
   template <class T>
-  static void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy,
-                                      T* dw, T* dbias, Workspace<cpu>& ws) {
-    const long K = g.patch(), P = g.out_pixels(), C = g.out_channels;
-    const bool direct = g.is_pointwise();
-    const int threads = omp_get_max_threads();
-    const long per_thread = C * K + C + (direct ? 0 : K * P);
-    T* scratch = ws.get<T>(std::size_t(threads) * per_thread);
-    int used = 1;
-    const bool parallel = double(batch) * K * P * C > cpu_detail::parallel_threshold;
-#pragma omp parallel if (parallel)
-    {
-      const int t = omp_get_thread_num();
-#pragma omp single
-      used = omp_get_num_threads();
-      T* dw_t = scratch + t * per_thread;
-      T* db_t = dw_t + C * K;
-      T* col = db_t + C;
-      std::fill(dw_t, dw_t + C * K + C, T(0));
-#pragma omp for schedule(static)
-      for (int n = 0; n < batch; ++n) {
-        const T* xn = x + long(n) * g.in_channels * g.in_pixels();
-        if (!direct) cpu_detail::im2col(g, xn, col);
-        const T* dyn = dy + long(n) * C * P;
-        cpu_detail::gemm(false, true, int(C), int(K), int(P), T(1), dyn, int(P),
-                         direct ? xn : col, int(P), T(1), dw_t, int(K));
-        for (long c = 0; c < C; ++c) {
-          T s = 0;
-          for (long p = 0; p < P; ++p) s += dyn[c * P + p];
-          db_t[c] += s;
-        }
-      }
-    }
-    for (long i = 0; i < C * K + C; ++i) {
-      T s = 0;
-      for (int t = 0; t < used; ++t) s += scratch[t * per_thread + i];
-      if (i < C * K)
-        dw[i] = s;
-      else if (dbias)
-        dbias[i - C * K] = s;
-    }
+  static void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
+                                      Workspace<cpu>& ws) {
+    using namespace cpu_detail;
+    if constexpr (direct_conv_available<T>)
+      if (use_direct_conv(g, ConvPass::backward_weights)) return direct_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+    im2col_conv_backward_weights(g, batch, x, dy, dw, dbias, ws);
   }
 
   // --- pooling ------------------------------------------------------------------
@@ -420,6 +302,40 @@ struct ops<cpu> {
     return distillation_rows(batch, classes, logits, teacher_logits, alpha, temperature, scale, dlogits, correct,
                              cpu_detail::label_targets(labels, smoothing, classes));
   }
+
+  // --- fused batch norm ---------------------------------------------------------
+  // first[c] and second[c]: the sums over samples and pixels of a and of b at the
+  // elements of channel c of an (N, C, pixels) tensor, in one read of it: batch
+  // norm's backward needs sum(g) and sum(g * x_hat) together. The loops are
+  // sum_per_channel's, so each sum is the one it would give.
+  template <class T, class A, class E>
+  static void sum2_per_channel(T* first, T* second, int batch, int channels, long pixels, const A& a,
+                               const E& b) {
+    using Acc = cpu_detail::Accumulator<T>;
+#pragma omp parallel if (long(batch) * channels * pixels > 16384)
+    {
+      const A local_a = a;  // see eval
+      const E local_b = b;
+#pragma omp for schedule(static)
+      for (int c = 0; c < channels; ++c) {
+        Acc total_a = 0, total_b = 0;
+        for (int n = 0; n < batch; ++n) {
+          const long base = (long(n) * channels + c) * pixels;
+          Acc partial_a = 0, partial_b = 0;
+#pragma omp simd reduction(+ : partial_a, partial_b)
+          for (long p = 0; p < pixels; ++p) {
+            partial_a += Acc(local_a(base + p, c));
+            partial_b += Acc(local_b(base + p, c));
+          }
+          total_a += partial_a;
+          total_b += partial_b;
+        }
+        first[c] = T(total_a);
+        second[c] = T(total_b);
+      }
+    }
+  }
+  // --- end of fused batch norm --------------------------------------------------
 
  private:
   // log sum_k exp(v_k * inverse_temperature) around the row maximum v[arg], so

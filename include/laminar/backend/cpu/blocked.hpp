@@ -1,0 +1,342 @@
+// The blocked channel layout of the cpu backend's direct convolutions: images as
+// (N, C/16, H, W, 16) with a zero border for the convolution's padding, weights as
+// (Cout/16, Cin/16, KH, KW, 16 in, 16 out). A vector register holds the 16
+// channels of one pixel, so a kernel broadcasts one input value against 16 output
+// channels at once. Channel counts that are not multiples of 16 are padded with
+// zeros, which contribute nothing to any sum.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "../../core/geometry.hpp"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace laminar::cpu_detail {
+
+inline constexpr int channel_block = 16;
+
+inline constexpr int blocks_of(int channels) { return (channels + channel_block - 1) / channel_block; }
+
+// Extents of a convolution's operands in the blocked layout. The input carries the
+// padding as a zero border, so the kernels never test bounds: the padded width is
+// whatever the last window needs.
+struct BlockedConv {
+  ConvGeometry g;
+  int in_blocks, out_blocks;
+  int padded_height, padded_width;
+
+  explicit BlockedConv(const ConvGeometry& geometry)
+      : g(geometry),
+        in_blocks(blocks_of(geometry.in_channels)),
+        out_blocks(blocks_of(geometry.out_channels)),
+        padded_height(std::max(geometry.height + geometry.pad_top,
+                               (geometry.out_height - 1) * geometry.stride_h + geometry.kernel_h)),
+        padded_width(std::max(geometry.width + geometry.pad_left,
+                              (geometry.out_width - 1) * geometry.stride_w + geometry.kernel_w)) {}
+
+  long input_image() const { return long(in_blocks) * padded_height * padded_width * channel_block; }
+  long output_image() const { return long(out_blocks) * g.out_height * g.out_width * channel_block; }
+  long packed_weights() const {
+    return long(out_blocks) * in_blocks * g.kernel_h * g.kernel_w * channel_block * channel_block;
+  }
+};
+
+// The gradient of a stride-1 convolution with respect to its input is itself a
+// stride-1 convolution of dy, with the kernel flipped and its channel roles
+// swapped, over dy padded by KH - 1 - pad_top on top (and KW - 1 - pad_left left).
+inline bool has_transposed_convolution(const ConvGeometry& g) {
+  return g.stride_h == 1 && g.stride_w == 1 && g.pad_top < g.kernel_h && g.pad_left < g.kernel_w;
+}
+inline ConvGeometry transposed_convolution(const ConvGeometry& g) {
+  return {g.out_channels, g.out_height, g.out_width,         g.in_channels,
+          g.height,       g.width,      g.kernel_h,          g.kernel_w,
+          1,              1,            g.kernel_h - 1 - g.pad_top, g.kernel_w - 1 - g.pad_left};
+}
+
+// Above this many floats written, pack and unpack store around the cache: at
+// batch 128 the tensor is far larger than the caches, so the lines would be
+// evicted before the next pass reads them anyway, and streaming saves reading
+// each line before writing it (measured 1.5-4x faster at 16-40 MB).
+inline constexpr long streaming_floats = long(1) << 22;
+
+inline bool aligned_to_line(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 64 == 0; }
+
+#if defined(__AVX512F__)
+// A 16x16 tile of floats in 16 registers, transposed in place: lane c of
+// rows[r] moves to lane r of rows[c]. Pairs interleave, then quads, then 128-bit
+// lanes twice: 64 shuffles for 256 elements, no trip through memory.
+inline void transpose_tile(__m512 rows[channel_block]) {
+  // The zero-masking forms with every lane kept are the plain instructions; the
+  // unmasked intrinsics trip gcc 12's -Wuninitialized on their undefined source.
+  const __mmask16 all = 0xffff;
+  __m512 pairs[channel_block];
+  for (int r = 0; r < channel_block; r += 2) {
+    pairs[r] = _mm512_maskz_unpacklo_ps(all, rows[r], rows[r + 1]);
+    pairs[r + 1] = _mm512_maskz_unpackhi_ps(all, rows[r], rows[r + 1]);
+  }
+  // Within each 128-bit lane k, rows[4q + j] now gets element 4k + j of rows 4q .. 4q + 3.
+  for (int q = 0; q < channel_block; q += 4) {
+    rows[q] = _mm512_shuffle_ps(pairs[q], pairs[q + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    rows[q + 1] = _mm512_shuffle_ps(pairs[q], pairs[q + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    rows[q + 2] = _mm512_shuffle_ps(pairs[q + 1], pairs[q + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    rows[q + 3] = _mm512_shuffle_ps(pairs[q + 1], pairs[q + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // 0x88 takes 128-bit lanes 0, 2 of each source, 0xdd lanes 1, 3.
+  for (int j = 0; j < 4; ++j) {
+    pairs[j] = _mm512_maskz_shuffle_f32x4(all, rows[j], rows[4 + j], 0x88);
+    pairs[4 + j] = _mm512_maskz_shuffle_f32x4(all, rows[j], rows[4 + j], 0xdd);
+    pairs[8 + j] = _mm512_maskz_shuffle_f32x4(all, rows[8 + j], rows[12 + j], 0x88);
+    pairs[12 + j] = _mm512_maskz_shuffle_f32x4(all, rows[8 + j], rows[12 + j], 0xdd);
+  }
+  for (int j = 0; j < 4; ++j) {
+    rows[j] = _mm512_maskz_shuffle_f32x4(all, pairs[j], pairs[8 + j], 0x88);
+    rows[8 + j] = _mm512_maskz_shuffle_f32x4(all, pairs[j], pairs[8 + j], 0xdd);
+    rows[4 + j] = _mm512_maskz_shuffle_f32x4(all, pairs[4 + j], pairs[12 + j], 0x88);
+    rows[12 + j] = _mm512_maskz_shuffle_f32x4(all, pairs[4 + j], pairs[12 + j], 0xdd);
+  }
+}
+
+// planes (channels, H, W) -> blocked pixels of 16 channels, `gap` pixels skipped
+// after each row of W (the left and right border of a padded image), the channel
+// tail zero. Tiles run over the flattened plane, not per row, so narrow images
+// (8x8, 7x7) still move 16 pixels per transpose; only the plane's last tile is
+// masked. `stream` needs `out` on a 64-byte boundary.
+inline void pack_planes(const float* planes, int channels, int height, int width, long gap, float* out,
+                        bool stream) {
+  const long plane = long(height) * width;
+  float* pixel = out;
+  int column = 0;
+  for (long p = 0; p < plane; p += channel_block) {
+    const long count = std::min<long>(channel_block, plane - p);
+    const __mmask16 valid = __mmask16((1u << count) - 1u);
+    __m512 rows[channel_block];
+    for (int c = 0; c < channel_block; ++c)
+      rows[c] = c < channels ? _mm512_maskz_loadu_ps(valid, planes + c * plane + p) : _mm512_setzero_ps();
+    transpose_tile(rows);
+    for (long k = 0; k < count; ++k) {
+      if (stream)
+        _mm512_stream_ps(pixel, rows[k]);
+      else
+        _mm512_storeu_ps(pixel, rows[k]);
+      pixel += channel_block;
+      if (++column == width) {
+        column = 0;
+        pixel += gap * channel_block;
+      }
+    }
+  }
+  if (stream) _mm_sfence();
+}
+
+// Blocked pixels (H*W, 16) -> planes (channels, H*W): the inverse of pack_planes
+// without a gap, dropping the channel tail. `stream` needs every plane on a
+// 64-byte boundary and `plane` a multiple of 16, so no tile is partial.
+inline void unpack_planes(const float* pixels, int channels, long plane, float* planes, bool stream) {
+  for (long p = 0; p < plane; p += channel_block) {
+    const long count = std::min<long>(channel_block, plane - p);
+    const __mmask16 valid = __mmask16((1u << count) - 1u);
+    __m512 rows[channel_block];
+    for (int k = 0; k < channel_block; ++k)
+      rows[k] = k < count ? _mm512_loadu_ps(pixels + (p + k) * channel_block) : _mm512_setzero_ps();
+    transpose_tile(rows);
+    for (int c = 0; c < channels; ++c) {
+      if (stream)
+        _mm512_stream_ps(planes + c * plane + p, rows[c]);
+      else
+        _mm512_mask_storeu_ps(planes + c * plane + p, valid, rows[c]);
+    }
+  }
+  if (stream) _mm_sfence();
+}
+#endif
+
+// x (N, C, H, W) -> (N, C/16, padded H, padded W, 16), zero outside the image and
+// in the channel tail.
+template <class T>
+void pack_input(const BlockedConv& b, int batch, const T* x, T* packed) {
+  const ConvGeometry& g = b.g;
+  const long plane = long(g.height) * g.width;
+  const long row = long(b.padded_width) * channel_block;
+#pragma omp parallel for collapse(2) schedule(static) if (long(batch) * b.in_blocks * plane > 16384)
+  for (int n = 0; n < batch; ++n)
+    for (int cb = 0; cb < b.in_blocks; ++cb) {
+      T* out = packed + (long(n) * b.in_blocks + cb) * b.padded_height * row;
+      const T* in = x + (long(n) * g.in_channels + cb * channel_block) * plane;
+      const int channels = std::min(channel_block, g.in_channels - cb * channel_block);
+      // Only the border is cleared: the image's pixels are written once below.
+      for (int y = 0; y < b.padded_height; ++y) {
+        T* line = out + y * row;
+        if (y < g.pad_top || y >= g.pad_top + g.height) {
+          std::fill(line, line + row, T(0));
+        } else {
+          std::fill(line, line + long(g.pad_left) * channel_block, T(0));
+          std::fill(line + long(g.pad_left + g.width) * channel_block, line + row, T(0));
+        }
+      }
+      T* first = out + (long(g.pad_top) * b.padded_width + g.pad_left) * channel_block;
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float>) {
+        const bool stream = long(batch) * b.input_image() > streaming_floats && aligned_to_line(packed);
+        pack_planes(in, channels, g.height, g.width, b.padded_width - g.width, first, stream);
+        continue;
+      }
+#endif
+      for (int y = 0; y < g.height; ++y)
+        for (int xx = 0; xx < g.width; ++xx) {
+          T* pixel = first + (long(y) * b.padded_width + xx) * channel_block;
+          const T* source = in + long(y) * g.width + xx;
+          for (int c = 0; c < channels; ++c) pixel[c] = source[c * plane];
+          for (int c = channels; c < channel_block; ++c) pixel[c] = T(0);
+        }
+    }
+}
+
+// (N, Cout/16, OH, OW, 16) -> y (N, Cout, OH, OW), dropping the channel tail.
+template <class T>
+void unpack_output(const BlockedConv& b, int batch, const T* packed, T* y) {
+  const ConvGeometry& g = b.g;
+  const long plane = long(g.out_height) * g.out_width;
+#pragma omp parallel for collapse(2) schedule(static) if (long(batch) * g.out_channels * plane > 16384)
+  for (int n = 0; n < batch; ++n)
+    for (int cb = 0; cb < b.out_blocks; ++cb) {
+      const T* in = packed + (long(n) * b.out_blocks + cb) * plane * channel_block;
+      T* out = y + (long(n) * g.out_channels + cb * channel_block) * plane;
+      const int channels = std::min(channel_block, g.out_channels - cb * channel_block);
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float>) {
+        const bool stream = long(batch) * g.out_channels * plane > streaming_floats && plane % channel_block == 0 &&
+                            aligned_to_line(y);
+        unpack_planes(in, channels, plane, out, stream);
+        continue;
+      }
+#endif
+      for (int c = 0; c < channels; ++c)
+        for (long p = 0; p < plane; ++p) out[c * plane + p] = in[p * channel_block + c];
+    }
+}
+
+// dy (N, Cout, OH, OW) -> (N, Cout/16, OH, OW, 16): the unpadded blocked layout
+// the weight-gradient kernel reads.
+template <class T>
+void pack_output(const BlockedConv& b, int batch, const T* y, T* packed) {
+  const ConvGeometry& g = b.g;
+  const long plane = long(g.out_height) * g.out_width;
+#pragma omp parallel for collapse(2) schedule(static) if (long(batch) * g.out_channels * plane > 16384)
+  for (int n = 0; n < batch; ++n)
+    for (int cb = 0; cb < b.out_blocks; ++cb) {
+      T* out = packed + (long(n) * b.out_blocks + cb) * plane * channel_block;
+      const int channels = std::min(channel_block, g.out_channels - cb * channel_block);
+      const T* in = y + (long(n) * g.out_channels + cb * channel_block) * plane;
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float>) {
+        const bool stream = long(batch) * b.output_image() > streaming_floats && aligned_to_line(packed);
+        pack_planes(in, channels, g.out_height, g.out_width, 0, out, stream);
+        continue;
+      }
+#endif
+      for (long p = 0; p < plane; ++p) {
+        for (int c = 0; c < channels; ++c) out[p * channel_block + c] = in[c * plane + p];
+        for (int c = channels; c < channel_block; ++c) out[p * channel_block + c] = T(0);
+      }
+    }
+}
+
+// w (Cout, Cin, KH, KW) -> (Cout/16, Cin/16, KH, KW, 16 in, 16 out), zero padded.
+// `weight(o, i, ky, kx)` reads the unpacked kernel, so the same packing serves the
+// flipped, transposed kernel of the input gradient.
+template <class T, class Weight>
+void pack_weights(const BlockedConv& b, const Weight& weight, T* packed) {
+  const ConvGeometry& g = b.g;
+  for (int ob = 0; ob < b.out_blocks; ++ob)
+    for (int ib = 0; ib < b.in_blocks; ++ib)
+      for (int ky = 0; ky < g.kernel_h; ++ky)
+        for (int kx = 0; kx < g.kernel_w; ++kx) {
+          T* tap = packed + (((long(ob) * b.in_blocks + ib) * g.kernel_h + ky) * g.kernel_w + kx) * channel_block *
+                                channel_block;
+          for (int i = 0; i < channel_block; ++i)
+            for (int o = 0; o < channel_block; ++o) {
+              const int oc = ob * channel_block + o, ic = ib * channel_block + i;
+              tap[i * channel_block + o] =
+                  oc < g.out_channels && ic < g.in_channels ? T(weight(oc, ic, ky, kx)) : T(0);
+            }
+        }
+}
+
+// One (16 out, 16 in) block of channels of a kernel is a contiguous run of
+// KH*KW*256 packed floats, gathered from 16 rows of the unpacked kernel: working
+// block by block keeps both sides in L1, and reading the source in its own order
+// (row, then its 16 * KH*KW consecutive taps) keeps the loops free of index
+// arithmetic. The weights change every step, so this runs every step; it stays
+// on one thread, as a 256x256x3x3 kernel takes about 0.5 ms there, and on a
+// loaded machine a parallel region this short was measured to wait ~8 ms for its
+// second thread.
+// `copy(block, out_offset, in_offset, outputs, inputs)` moves one block.
+template <class Copy>
+void for_each_weight_block(const BlockedConv& b, const Copy& copy) {
+  const ConvGeometry& g = b.g;
+  const long block = long(g.kernel_h) * g.kernel_w * channel_block * channel_block;
+  for (int ob = 0; ob < b.out_blocks; ++ob)
+    for (int ib = 0; ib < b.in_blocks; ++ib)
+      copy((long(ob) * b.in_blocks + ib) * block, ob * channel_block, ib * channel_block,
+           std::min(channel_block, g.out_channels - ob * channel_block),
+           std::min(channel_block, g.in_channels - ib * channel_block));
+}
+
+template <class T>
+void pack_forward_weights(const BlockedConv& b, const T* w, T* packed) {
+  const ConvGeometry& g = b.g;
+  const int taps = g.kernel_h * g.kernel_w;
+  const long tap = long(channel_block) * channel_block;
+  for_each_weight_block(b, [&](long offset, int first_out, int first_in, int outputs, int inputs) {
+    T* block = packed + offset;
+    if (outputs < channel_block || inputs < channel_block) std::fill(block, block + taps * tap, T(0));
+    for (int o = 0; o < outputs; ++o) {
+      const T* source = w + (long(first_out + o) * g.in_channels + first_in) * taps;
+      for (int i = 0; i < inputs; ++i)
+        for (int k = 0; k < taps; ++k) block[k * tap + i * channel_block + o] = source[i * taps + k];
+    }
+  });
+}
+
+// For the input gradient: `transposed` is BlockedConv(transposed_convolution(g))
+// and w the forward kernel (g.out_channels, g.in_channels, KH, KW). Input channel
+// i of the transposed convolution is output channel i of g, and its tap k is tap
+// KH*KW - 1 - k of g (the kernel turned by 180 degrees).
+template <class T>
+void pack_transposed_weights(const BlockedConv& transposed, const ConvGeometry& g, const T* w, T* packed) {
+  const int taps = g.kernel_h * g.kernel_w;
+  const long tap = long(channel_block) * channel_block;
+  for_each_weight_block(transposed, [&](long offset, int first_out, int first_in, int outputs, int inputs) {
+    T* block = packed + offset;
+    if (outputs < channel_block || inputs < channel_block) std::fill(block, block + taps * tap, T(0));
+    for (int i = 0; i < inputs; ++i) {
+      const T* source = w + (long(first_in + i) * g.in_channels + first_out) * taps;
+      for (int o = 0; o < outputs; ++o)
+        for (int k = 0; k < taps; ++k)
+          block[(taps - 1 - k) * tap + i * channel_block + o] = source[o * taps + k];
+    }
+  });
+}
+
+// (Cout/16, Cin/16, KH, KW, 16 in, 16 out) -> dw (Cout, Cin, KH, KW).
+template <class T>
+void unpack_weights(const BlockedConv& b, const T* packed, T* w) {
+  const ConvGeometry& g = b.g;
+  const int taps = g.kernel_h * g.kernel_w;
+  const long tap = long(channel_block) * channel_block;
+  for_each_weight_block(b, [&](long offset, int first_out, int first_in, int outputs, int inputs) {
+    const T* block = packed + offset;
+    for (int o = 0; o < outputs; ++o) {
+      T* target = w + (long(first_out + o) * g.in_channels + first_in) * taps;
+      for (int i = 0; i < inputs; ++i)
+        for (int k = 0; k < taps; ++k) target[i * taps + k] = block[k * tap + i * channel_block + o];
+    }
+  });
+}
+
+}  // namespace laminar::cpu_detail

@@ -1,0 +1,243 @@
+// The cpu backend's convolutions. Two algorithms: im2col + Eigen GEMM per image
+// in NCHW (any element type; the reference the fast path is tested against), and
+// direct AVX-512 kernels over the blocked layout of blocked.hpp (float), which
+// repack NCHW at their edges. use_direct_conv() picks one per geometry and pass.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
+#include "../../core/backend.hpp"
+#include "../../core/geometry.hpp"
+#include "../../core/workspace.hpp"
+#include "blocked.hpp"
+#include "direct_conv.hpp"
+#include "direct_conv_weights.hpp"
+#include "gemm.hpp"
+
+namespace laminar::cpu_detail {
+
+// Unrolls one sample's receptive fields into a (patch, out_pixels) matrix.
+template <class T>
+void im2col(const ConvGeometry& g, const T* x /* (C, H, W) */, T* col /* (C*KH*KW, OH*OW) */) {
+  for (int c = 0; c < g.in_channels; ++c)
+    for (int ky = 0; ky < g.kernel_h; ++ky)
+      for (int kx = 0; kx < g.kernel_w; ++kx) {
+        T* row = col + ((long(c) * g.kernel_h + ky) * g.kernel_w + kx) * g.out_pixels();
+        const T* plane = x + long(c) * g.in_pixels();
+        for (int oy = 0; oy < g.out_height; ++oy) {
+          T* out = row + long(oy) * g.out_width;
+          const int iy = oy * g.stride_h - g.pad_top + ky;
+          if (iy < 0 || iy >= g.height) {
+            std::fill(out, out + g.out_width, T(0));
+            continue;
+          }
+          const T* in = plane + long(iy) * g.width;
+          for (int ox = 0; ox < g.out_width; ++ox) {
+            const int ix = ox * g.stride_w - g.pad_left + kx;
+            out[ox] = (ix >= 0 && ix < g.width) ? in[ix] : T(0);
+          }
+        }
+      }
+}
+
+// The adjoint of im2col: adds each column entry back onto the pixel it came from.
+template <class T>
+void col2im_add(const ConvGeometry& g, const T* col, T* dx /* (C, H, W) */) {
+  for (int c = 0; c < g.in_channels; ++c)
+    for (int ky = 0; ky < g.kernel_h; ++ky)
+      for (int kx = 0; kx < g.kernel_w; ++kx) {
+        const T* row = col + ((long(c) * g.kernel_h + ky) * g.kernel_w + kx) * g.out_pixels();
+        T* plane = dx + long(c) * g.in_pixels();
+        for (int oy = 0; oy < g.out_height; ++oy) {
+          const int iy = oy * g.stride_h - g.pad_top + ky;
+          if (iy < 0 || iy >= g.height) continue;
+          const T* in = row + long(oy) * g.out_width;
+          T* out = plane + long(iy) * g.width;
+          for (int ox = 0; ox < g.out_width; ++ox) {
+            const int ix = ox * g.stride_w - g.pad_left + kx;
+            if (ix >= 0 && ix < g.width) out[ix] += in[ox];
+          }
+        }
+      }
+}
+
+// --- im2col + GEMM ------------------------------------------------------------
+
+// y (N, Cout, OH, OW) = conv(x (N, Cin, H, W), w (Cout, Cin*KH*KW)) + bias (Cout)
+template <class T>
+void im2col_conv_forward(const ConvGeometry& g, int batch, const T* x, const T* w,
+                           const T* bias, T* y, Workspace<cpu>& ws) {
+  const long K = g.patch(), P = g.out_pixels();
+  const bool pointwise = g.is_pointwise();
+  T* cols = pointwise ? nullptr : ws.get<T>(std::size_t(omp_get_max_threads()) * K * P);
+  const bool parallel = double(batch) * K * P * g.out_channels > parallel_threshold;
+#pragma omp parallel if (parallel)
+  {
+    T* col = pointwise ? nullptr : cols + omp_get_thread_num() * K * P;
+#pragma omp for schedule(static)
+    for (int n = 0; n < batch; ++n) {
+      const T* xn = x + long(n) * g.in_channels * g.in_pixels();
+      if (!pointwise) im2col(g, xn, col);
+      T* yn = y + long(n) * g.out_channels * P;
+      gemm(false, false, g.out_channels, int(P), int(K), T(1), w, int(K),
+                       pointwise ? xn : col, int(P), T(0), yn, int(P));
+      if (bias)
+        for (int c = 0; c < g.out_channels; ++c)
+          for (long p = 0; p < P; ++p) yn[c * P + p] += bias[c];
+    }
+  }
+}
+
+// dx (N, Cin, H, W) = conv^T(dy, w)
+template <class T>
+void im2col_conv_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w,
+                                 T* dx, Workspace<cpu>& ws) {
+  const long K = g.patch(), P = g.out_pixels();
+  const bool pointwise = g.is_pointwise();
+  T* cols = pointwise ? nullptr : ws.get<T>(std::size_t(omp_get_max_threads()) * K * P);
+  const bool parallel = double(batch) * K * P * g.out_channels > parallel_threshold;
+#pragma omp parallel if (parallel)
+  {
+    T* col = pointwise ? nullptr : cols + omp_get_thread_num() * K * P;
+#pragma omp for schedule(static)
+    for (int n = 0; n < batch; ++n) {
+      T* dxn = dx + long(n) * g.in_channels * g.in_pixels();
+      const T* dyn = dy + long(n) * g.out_channels * P;
+      if (pointwise) {
+        gemm(true, false, int(K), int(P), g.out_channels, T(1), w, int(K), dyn,
+                         int(P), T(0), dxn, int(P));
+      } else {
+        gemm(true, false, int(K), int(P), g.out_channels, T(1), w, int(K), dyn,
+                         int(P), T(0), col, int(P));
+        std::fill(dxn, dxn + g.in_channels * g.in_pixels(), T(0));
+        col2im_add(g, col, dxn);
+      }
+    }
+  }
+}
+
+// dw (Cout, Cin*KH*KW) = sum_n dy_n col_n^T ; dbias (Cout) = sum dy. Each thread
+// accumulates its own partial sums, reduced once at the end.
+template <class T>
+void im2col_conv_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy,
+                                    T* dw, T* dbias, Workspace<cpu>& ws) {
+  const long K = g.patch(), P = g.out_pixels(), C = g.out_channels;
+  const bool pointwise = g.is_pointwise();
+  const int threads = omp_get_max_threads();
+  const long per_thread = C * K + C + (pointwise ? 0 : K * P);
+  T* scratch = ws.get<T>(std::size_t(threads) * per_thread);
+  int used = 1;
+  const bool parallel = double(batch) * K * P * C > parallel_threshold;
+#pragma omp parallel if (parallel)
+  {
+    const int t = omp_get_thread_num();
+#pragma omp single
+    used = omp_get_num_threads();
+    T* dw_t = scratch + t * per_thread;
+    T* db_t = dw_t + C * K;
+    T* col = db_t + C;
+    std::fill(dw_t, dw_t + C * K + C, T(0));
+#pragma omp for schedule(static)
+    for (int n = 0; n < batch; ++n) {
+      const T* xn = x + long(n) * g.in_channels * g.in_pixels();
+      if (!pointwise) im2col(g, xn, col);
+      const T* dyn = dy + long(n) * C * P;
+      gemm(false, true, int(C), int(K), int(P), T(1), dyn, int(P),
+                       pointwise ? xn : col, int(P), T(1), dw_t, int(K));
+      for (long c = 0; c < C; ++c) {
+        T s = 0;
+        for (long p = 0; p < P; ++p) s += dyn[c * P + p];
+        db_t[c] += s;
+      }
+    }
+  }
+  for (long i = 0; i < C * K + C; ++i) {
+    T s = 0;
+    for (int t = 0; t < used; ++t) s += scratch[t * per_thread + i];
+    if (i < C * K)
+      dw[i] = s;
+    else if (dbias)
+      dbias[i - C * K] = s;
+  }
+}
+
+// --- direct convolution over the blocked layout ----------------------------------
+
+// For T = float. The activations stay NCHW between layers for now, so every direct
+// convolution packs its operands and unpacks its result: memory passes that a
+// layout kept end to end would not need.
+template <class T>
+void direct_conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y,
+                           Workspace<cpu>& ws) {
+  const BlockedConv b(g);
+  T* packed_x = ws.get<T>(std::size_t(batch) * (b.input_image() + b.output_image()) + b.packed_weights());
+  T* packed_y = packed_x + long(batch) * b.input_image();
+  T* packed_w = packed_y + long(batch) * b.output_image();
+  pack_input(b, batch, x, packed_x);
+  pack_forward_weights(b, w, packed_w);
+  direct_conv_forward(b, batch, packed_x, packed_w, bias, packed_y);
+  unpack_output(b, batch, packed_y, y);
+}
+
+// Stride 1 only (has_transposed_convolution): dx is the forward convolution of dy
+// with the flipped, transposed kernel.
+template <class T>
+void direct_conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx,
+                                 Workspace<cpu>& ws) {
+  const BlockedConv t(transposed_convolution(g));
+  T* packed_dy = ws.get<T>(std::size_t(batch) * (t.input_image() + t.output_image()) + t.packed_weights());
+  T* packed_dx = packed_dy + long(batch) * t.input_image();
+  T* packed_w = packed_dx + long(batch) * t.output_image();
+  pack_input(t, batch, dy, packed_dy);
+  pack_transposed_weights(t, g, w, packed_w);
+  direct_conv_forward(t, batch, packed_dy, packed_w, nullptr, packed_dx);
+  unpack_output(t, batch, packed_dx, dx);
+}
+
+template <class T>
+void direct_conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
+                                    Workspace<cpu>& ws) {
+  const BlockedConv b(g);
+  const long scratch = direct_conv_weights_scratch(b, omp_get_max_threads());
+  T* packed_x =
+      ws.get<T>(std::size_t(batch) * (b.input_image() + b.output_image()) + b.packed_weights() + scratch);
+  T* packed_dy = packed_x + long(batch) * b.input_image();
+  T* packed_dw = packed_dy + long(batch) * b.output_image();
+  pack_input(b, batch, x, packed_x);
+  pack_output(b, batch, dy, packed_dy);
+  direct_conv_backward_weights(b, batch, packed_x, packed_dy, packed_dw, dbias, packed_dw + b.packed_weights());
+  unpack_weights(b, packed_dw, dw);
+}
+
+// --- choice -----------------------------------------------------------------------
+
+// The direct kernels exist for float where the compiler targets AVX-512 (their
+// scalar fallback is for testing, slower than im2col).
+template <class T>
+inline constexpr bool direct_conv_available =
+#if defined(__AVX512F__)
+    std::is_same_v<T, float>;
+#else
+    false;
+#endif
+
+enum class ConvPass { forward, backward_data, backward_weights };
+
+// LAMINAR_CONV=im2col in the environment turns the direct kernels off, for
+// comparing the two algorithms on a whole network; it is read once.
+inline bool use_direct_conv(const ConvGeometry& g, ConvPass pass) {
+  static const bool forced_im2col = [] {
+    const char* value = std::getenv("LAMINAR_CONV");
+    return value && std::strcmp(value, "im2col") == 0;
+  }();
+  if (forced_im2col) return false;
+  // The input gradient is a direct convolution for stride 1 only.
+  return pass != ConvPass::backward_data || has_transposed_convolution(g);
+}
+
+}  // namespace laminar::cpu_detail
