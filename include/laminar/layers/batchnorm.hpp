@@ -53,12 +53,34 @@ struct BatchNormWith {
     static constexpr long P = In::pixels;
 
     void forward(Context<B>& ctx, const T* x, T* y, int batch) {
+      statistics(ctx.training, x, batch);
+      ops<B>::eval(y, batch, C, P, affine(x));
+    }
+
+    void backward(Context<B>&, const T* x, const T*, const T* dy, T* dx, int batch) {
+      backward_from(expr::in(dy), x, dx, batch);
+    }
+
+    template <class F>
+    void visit(const std::string& prefix, F&& f) {
+      f(prefix + "gamma", gamma);
+      f(prefix + "beta", beta);
+      f(prefix + "running_mean", running_mean);
+      f(prefix + "running_var", running_var);
+    }
+
+    // The pieces of forward and backward, public so that the fused ops of
+    // layers/fused.hpp normalise and differentiate exactly as this layer does.
+
+    // Sets the mean and inverse deviation that normalisation uses: the batch's
+    // in training (moving the running statistics towards them), else the running ones.
+    void statistics(bool training, const T* x, int batch) {
       using namespace expr;
       const double count = double(batch) * P;
       T* mean = mean_.data();
       T* inv_std = inv_std_.data();
-      batch_statistics_ = ctx.training;
-      if (ctx.training) {
+      batch_statistics_ = training;
+      if (training) {
         if (count < 2)
           throw Error(name() + " in training mode needs more than one value per channel, got batch " +
                       std::to_string(batch) + " of " + In::name());
@@ -77,38 +99,40 @@ struct BatchNormWith {
         ops<B>::copy(mean, running_mean.value(), C);
         ops<B>::eval(inv_std, C, map(detail::InverseSqrt{Epsilon}, in(running_var.value())));
       }
-      ops<B>::eval(y, batch, C, P,
-                   (in(x) - per_channel(mean)) * per_channel(inv_std) * per_channel(gamma.value()) +
-                       per_channel(beta.value()));
     }
 
-    // With batch statistics the mean and variance depend on x, which gives the
-    // two extra terms; with running statistics BatchNorm is an affine map.
-    void backward(Context<B>&, const T* x, const T*, const T* dy, T* dx, int batch) {
+    // Whether the last statistics() took the batch's statistics.
+    bool batch_statistics() const { return batch_statistics_; }
+
+    // x_hat = (x - mean) * inv_std, gamma * inv_std, and y = x_hat * gamma + beta,
+    // as per-channel expressions over (N, C, pixels) for the last statistics().
+    auto normalized(const T* x) const {
+      using namespace expr;
+      return (in(x) - per_channel(mean_.data())) * per_channel(inv_std_.data());
+    }
+    auto scale() const { return expr::per_channel(gamma.value()) * expr::per_channel(inv_std_.data()); }
+    auto affine(const T* x) const {
+      return normalized(x) * expr::per_channel(gamma.value()) + expr::per_channel(beta.value());
+    }
+
+    // Backpropagates dy = d(loss)/d(affine(x)), an expression over (N, C, pixels),
+    // writing gamma's and beta's gradients and, unless dx is null, dx. With batch
+    // statistics the mean and variance depend on x, which gives the two extra
+    // terms; with running statistics BatchNorm is an affine map.
+    template <class G>
+    void backward_from(const G& dy, const T* x, T* dx, int batch) {
       using namespace expr;
       const double count = double(batch) * P;
-      const auto mean = per_channel(mean_.data());
-      const auto inv_std = per_channel(inv_std_.data());
-      const auto x_hat = (in(x) - mean) * inv_std;
-      ops<B>::sum_per_channel(beta.grad(), batch, C, P, in(dy));
-      ops<B>::sum_per_channel(gamma.grad(), batch, C, P, in(dy) * x_hat);
+      const auto x_hat = normalized(x);
+      ops<B>::sum2_per_channel(beta.grad(), gamma.grad(), batch, C, P, dy, dy * x_hat);
       if (!dx) return;
-      const auto scale = per_channel(gamma.value()) * inv_std;
       if (batch_statistics_) {
         const auto mean_dy = per_channel(beta.grad()) * T(1.0 / count);
         const auto mean_dy_x_hat = per_channel(gamma.grad()) * T(1.0 / count);
-        ops<B>::eval(dx, batch, C, P, scale * (in(dy) - mean_dy - x_hat * mean_dy_x_hat));
+        ops<B>::eval(dx, batch, C, P, scale() * (dy - mean_dy - x_hat * mean_dy_x_hat));
       } else {
-        ops<B>::eval(dx, batch, C, P, scale * in(dy));
+        ops<B>::eval(dx, batch, C, P, scale() * dy);
       }
-    }
-
-    template <class F>
-    void visit(const std::string& prefix, F&& f) {
-      f(prefix + "gamma", gamma);
-      f(prefix + "beta", beta);
-      f(prefix + "running_mean", running_mean);
-      f(prefix + "running_var", running_var);
     }
 
     Parameter<T, B> gamma{Role::scale, C};

@@ -1,7 +1,8 @@
-// Chain<In, T, B, Layers...>: a flat list of layers instantiated for an input
-// shape, element type and backend. It infers every intermediate shape at compile
-// time, owns each layer's output (the activations backward needs) and two
-// ping-pong gradient buffers, all grow-only. Model and Residual are built on it.
+// Chain<In, T, B, Layers...>: a flat list of layers (or of the fused ops of
+// net/fuse.hpp) instantiated for an input shape, element type and backend. It
+// infers every intermediate shape at compile time, owns each layer's output (the
+// activations backward needs) and two ping-pong gradient buffers, all grow-only.
+// Model and Residual are built on it.
 #pragma once
 
 #include <array>
@@ -15,7 +16,30 @@
 
 namespace laminar {
 
+template <class... Types>
+struct type_list {
+  static constexpr std::size_t size = sizeof...(Types);
+};
+
 namespace detail {
+
+// A chain may hold fused ops (net/fuse.hpp), each standing for `span`
+// consecutive layers of the list the user wrote; positions, parameter names
+// and layer names stay those of that original list.
+template <class L>
+consteval int span_of() {
+  if constexpr (requires { L::span; })
+    return L::span;
+  else
+    return 1;
+}
+template <class L>
+std::vector<std::string> part_names() {
+  if constexpr (requires { L::part_names(); })
+    return L::part_names();
+  else
+    return {L::name()};
+}
 
 // Shape inference happens inside LayerInput<position, layer, input shape>, so a
 // layer's static_assert is reported "required from LayerInput<7, Dense<10>,
@@ -33,7 +57,7 @@ template <int Position, class In, class Layer, class... Rest>
 struct InferShapes<Position, In, Layer, Rest...> {
   using next = typename LayerInput<Position, Layer, In>::output;
   using type = decltype(std::tuple_cat(std::declval<std::tuple<In>>(),
-                                       std::declval<typename InferShapes<Position + 1, next, Rest...>::type>()));
+                                       std::declval<typename InferShapes<Position + span_of<Layer>(), next, Rest...>::type>()));
 };
 
 // Hands out Philox stream numbers to layers that draw random numbers.
@@ -56,7 +80,7 @@ class Chain {
   static_assert(sizeof...(Layers) > 0, "A_NETWORK_NEEDS_AT_LEAST_ONE_LAYER_AFTER_INPUT");
 
  public:
-  static constexpr std::size_t depth = sizeof...(Layers);
+  static constexpr std::size_t depth = sizeof...(Layers);  // a fused op counts once
   using shapes = shapes_of<In, Layers...>;
   template <std::size_t I>
   using shape_at = std::tuple_element_t<I, shapes>;
@@ -100,28 +124,57 @@ class Chain {
     }(Indices{});
   }
 
+  // f(name, parameter) for every parameter, named by original position: a
+  // fused op spanning positions 3-5 names its parts "3.weight", "4.gamma".
   template <class F>
   void visit(const std::string& prefix, F&& f) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (std::get<I>(layers_).visit(prefix + std::to_string(I + 1) + ".", f), ...);
+      (visit_layer<I>(prefix, f), ...);
     }(Indices{});
   }
 
-  // The layers' names in order (position I + 1 is names()[I]).
-  static std::vector<std::string> names() { return {Layers::name()...}; }
+  // The original layers' names in order (position k is names()[k - 1]).
+  static std::vector<std::string> names() {
+    std::vector<std::string> all;
+    (
+        [&] {
+          for (auto& part : detail::part_names<Layers>()) all.push_back(std::move(part));
+        }(),
+        ...);
+    return all;
+  }
 
   // f(position, layer name, output, element count) for each layer's output of
-  // the last forward of `batch` samples, in order: what a NaN hunt inspects.
+  // the last forward of `batch` samples, in order: what a NaN hunt inspects. A
+  // fused op reports its last original position and its fused name.
   template <class F>
   void visit_outputs(int batch, F&& f) const {
     if (batch > reserved_batch_) return;  // no forward of that size yet
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (f(int(I + 1), Layers::name(), static_cast<const T*>(outputs_[I].data()), long(batch) * shape_at<I + 1>::size),
+      (f(first_position[I] + detail::span_of<Layers>() - 1, Layers::name(),
+         static_cast<const T*>(outputs_[I].data()), long(batch) * shape_at<I + 1>::size),
        ...);
     }(Indices{});
   }
 
  private:
+  // The original position of each op's first layer.
+  static constexpr std::array<int, depth> first_position = [] {
+    std::array<int, depth> first{};
+    int next = 1, i = 0;
+    ((first[std::size_t(i++)] = next, next += detail::span_of<Layers>()), ...);
+    return first;
+  }();
+
+  template <std::size_t I, class F>
+  void visit_layer(const std::string& prefix, F& f) {
+    using L = std::tuple_element_t<I, std::tuple<Layers...>>;
+    if constexpr (detail::span_of<L>() > 1)
+      std::get<I>(layers_).visit(prefix, first_position[I], f);
+    else
+      std::get<I>(layers_).visit(prefix + std::to_string(first_position[I]) + ".", f);
+  }
+
   template <std::size_t I>
   const T* input_of(const T* x) const {
     if constexpr (I == 0)

@@ -1,11 +1,14 @@
 // describe<Net>(): the layer table of a network — position, layer, output shape,
-// parameter count and forward FLOPs per sample — computed from the type alone.
+// parameter count, forward FLOPs per sample, and the fused op each layer runs in
+// (net/fuse.hpp) — computed from the type alone.
 #pragma once
 
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "fuse.hpp"
 #include "residual.hpp"
 #include "sequential.hpp"
 
@@ -17,6 +20,7 @@ struct DescribeRow {
   std::string position, layer, output;
   long parameters;
   double flops;
+  std::string fused = {};  // "1-3 Conv<3,3,4>+BatchNorm+ReLU" on an op's first layer, "in 1-3" on the others
 };
 
 template <class... Layers>
@@ -54,8 +58,24 @@ void describe_rows(std::vector<DescribeRow>& rows, const std::string& prefix, in
   }(std::index_sequence_for<Layers...>{});
 }
 
+// Marks the rows of layers that run inside a fused op of `plan`.
+inline void mark_fused(std::vector<DescribeRow>& rows, const std::vector<PlanEntry>& plan) {
+  std::map<std::string, std::string> marks;
+  for (const auto& op : plan) {
+    if (op.first == op.last) continue;
+    const std::string range = op.first + "-" + op.last;
+    const std::size_t dot = op.first.rfind('.');
+    const std::string prefix = dot == std::string::npos ? "" : op.first.substr(0, dot + 1);
+    const int first = std::stoi(op.first.substr(prefix.size())), last = std::stoi(op.last.substr(prefix.size()));
+    marks[op.first] = range + " " + op.op;
+    for (int k = first + 1; k <= last; ++k) marks[prefix + std::to_string(k)] = "in " + range;
+  }
+  for (auto& row : rows)
+    if (const auto it = marks.find(row.position); it != marks.end()) row.fused = it->second;
+}
+
 inline std::string format_table(const std::string& input, const std::vector<DescribeRow>& rows,
-                                 long total_parameters, double total_flops) {
+                                 long total_parameters, double total_flops, bool fused) {
   std::size_t wp = 3, wl = 5, wo = 6;
   for (const auto& r : rows) {
     wp = std::max(wp, r.position.size());
@@ -63,20 +83,21 @@ inline std::string format_table(const std::string& input, const std::vector<Desc
     wo = std::max(wo, r.output.size());
   }
   auto line = [&](const std::string& p, const std::string& l, const std::string& o,
-                  const std::string& params, const std::string& flops) {
+                  const std::string& params, const std::string& flops, const std::string& op = {}) {
     char buffer[512];
-    std::snprintf(buffer, sizeof buffer, "%-*s  %-*s  %-*s  %12s  %12s\n", int(wp), p.c_str(),
+    std::snprintf(buffer, sizeof buffer, "%-*s  %-*s  %-*s  %12s  %12s", int(wp), p.c_str(),
                   int(wl), l.c_str(), int(wo), o.c_str(), params.c_str(), flops.c_str());
-    return std::string(buffer);
+    return std::string(buffer) + (op.empty() ? "" : "  " + op) + "\n";
   };
   auto mflops = [](double f) {
     char buffer[64];
     std::snprintf(buffer, sizeof buffer, "%.3f", f / 1e6);
     return std::string(buffer);
   };
-  std::string s = line("#", "layer", "output", "parameters", "MFLOP");
+  std::string s = line("#", "layer", "output", "parameters", "MFLOP", fused ? "fused" : "");
   s += line("0", "Input", input, "", "");
-  for (const auto& r : rows) s += line(r.position, r.layer, r.output, std::to_string(r.parameters), mflops(r.flops));
+  for (const auto& r : rows)
+    s += line(r.position, r.layer, r.output, std::to_string(r.parameters), mflops(r.flops), r.fused);
   s += line("", "total", "", std::to_string(total_parameters), mflops(total_flops));
   return s;
 }
@@ -106,12 +127,16 @@ struct NetworkCost<Sequential<Input<Dims...>, Layers...>> {
 };
 
 template <class Net>
+struct NetworkCost<Unfused<Net>> : NetworkCost<Net> {};
+
+template <class Net>
 std::string describe() {
   return [&]<int... Dims, class... Layers>(Sequential<Input<Dims...>, Layers...>*) {
     std::vector<detail::DescribeRow> rows;
     detail::describe_rows<Shape<Dims...>, Layers...>(rows, "", 0);
+    if constexpr (Net::fused) detail::mark_fused(rows, plan_of<Layers...>());
     return detail::format_table(Shape<Dims...>::name(), rows, NetworkCost<Net>::parameters,
-                                NetworkCost<Net>::flops);
+                                NetworkCost<Net>::flops, Net::fused);
   }(static_cast<Net*>(nullptr));
 }
 

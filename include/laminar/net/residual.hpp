@@ -23,8 +23,15 @@ struct Residual {
   template <class In>
   using Projection = Conv<1, 1, branch_output<In>::channels, stride<In>, 0>;
 
+  // The names of the layers written, also when the branch holds fused ops.
   static std::string name() {
-    return "Residual<" + detail::join_arguments({Layers::name()...}) + ">";
+    std::string s;
+    (
+        [&] {
+          for (const auto& part : detail::part_names<Layers>()) s += (s.empty() ? "" : ",") + part;
+        }(),
+        ...);
+    return "Residual<" + s + ">";
   }
 
   template <class In>

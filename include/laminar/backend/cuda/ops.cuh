@@ -88,6 +88,38 @@ inline void check_launch(const char* kernel) {
   check(cudaGetLastError(), kernel);
 }
 
+// --- fused batch norm -------------------------------------------------------------
+// sum_per_channel_kernel for two expressions at once, in one read of the tensor.
+template <class T, class A, class E>
+__global__ void sum2_per_channel_kernel(T* first, T* second, int batch, int channels, long pixels, A a, E b) {
+  using Acc = double;
+  __shared__ Acc partial_a[block_size], partial_b[block_size];
+  const int c = blockIdx.x;
+  Acc total_a = 0, total_b = 0;
+  const long count = long(batch) * pixels;
+  for (long k = threadIdx.x; k < count; k += blockDim.x) {
+    const long n = k / pixels, p = k % pixels;
+    const long i = (n * channels + c) * pixels + p;
+    total_a += Acc(a(i, c));
+    total_b += Acc(b(i, c));
+  }
+  partial_a[threadIdx.x] = total_a;
+  partial_b[threadIdx.x] = total_b;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (int(threadIdx.x) < stride) {
+      partial_a[threadIdx.x] += partial_a[threadIdx.x + stride];
+      partial_b[threadIdx.x] += partial_b[threadIdx.x + stride];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    first[c] = T(partial_a[0]);
+    second[c] = T(partial_b[0]);
+  }
+}
+// --- end of fused batch norm ------------------------------------------------------
+
 }  // namespace cuda_detail
 
 template <>
@@ -152,6 +184,17 @@ struct ops<cuda> {
     cuda_detail::sum_per_channel_kernel<<<channels, cuda_detail::block_size>>>(out, batch, channels, pixels, e);
     cuda_detail::check_launch("sum_per_channel_kernel launch");
   }
+
+  // --- fused batch norm -----------------------------------------------------------
+  // first[c], second[c]: the sums of a and of b over channel c, in one read.
+  template <class T, class A, class E>
+  static void sum2_per_channel(T* first, T* second, int batch, int channels, long pixels, const A& a,
+                               const E& b) {
+    cuda_detail::sum2_per_channel_kernel<<<channels, cuda_detail::block_size>>>(first, second, batch, channels,
+                                                                                pixels, a, b);
+    cuda_detail::check_launch("sum2_per_channel_kernel launch");
+  }
+  // --- end of fused batch norm ----------------------------------------------------
 };
 
 }  // namespace laminar

@@ -1,0 +1,444 @@
+// The fusion rewrite (net/fuse.hpp) and the fused ops (layers/fused.hpp): the
+// fused list of known nets, checked on the types; the fused model against the
+// unfused reference (same parameters, copied by name) in double and float, in
+// training and evaluation mode; parameter and layer names unchanged; and the
+// fused ops' gradients against finite differences.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "support/gradient_check.hpp"
+
+using namespace laminar;
+using laminar_test::parameter;
+using laminar_test::Random;
+
+// --- the rewrite, on the types ----------------------------------------------------
+
+namespace {
+using Bn = BatchNorm;
+
+// The VGG-style net of the Keras CIFAR-10 questions (benchmarks/nets.cpp, net A):
+// Conv, ReLU pairs without BatchNorm, which no rule fuses.
+using QuestionVgg = type_list<Conv<3, 3, 32>, ReLU, Conv<3, 3, 32>, ReLU, MaxPool<2>, Dropout<0.2>,
+                              Conv<3, 3, 64>, ReLU, Conv<3, 3, 64>, ReLU, MaxPool<2>, Dropout<0.2>,
+                              Conv<3, 3, 128>, ReLU, Conv<3, 3, 128>, ReLU, MaxPool<2>, Dropout<0.2>,
+                              Flatten, Dense<1024>, ReLU, Dropout<0.5>, Dense<512>, ReLU, Dropout<0.5>,
+                              Dense<10>>;
+
+template <class List>
+struct FusedOf;
+template <class... Layers>
+struct FusedOf<type_list<Layers...>> {
+  using type = fused_list<Layers...>;
+};
+}  // namespace
+
+TEST_CASE("the question's VGG net has no batch norm and runs layer by layer") {
+  CHECK(std::is_same_v<FusedOf<QuestionVgg>::type, QuestionVgg>);
+}
+
+TEST_CASE("a VGG net with batch norm after every convolution fuses each triple into one op") {
+  using Fused = fused_list<Conv<3, 3, 32>, Bn, ReLU, Conv<3, 3, 32>, Bn, ReLU, MaxPool<2>, Dropout<0.2>,
+                           Conv<3, 3, 64>, Bn, ReLU, Conv<3, 3, 64>, Bn, ReLU, MaxPool<2>, Dropout<0.2>,
+                           Flatten, Dense<512>, Bn, ReLU, Dense<10>>;
+  using Expected = type_list<ConvBnAct<Conv<3, 3, 32>, Bn, ReLU>, ConvBnAct<Conv<3, 3, 32>, Bn, ReLU>, MaxPool<2>,
+                             Dropout<0.2>, ConvBnAct<Conv<3, 3, 64>, Bn, ReLU>, ConvBnAct<Conv<3, 3, 64>, Bn, ReLU>,
+                             MaxPool<2>, Dropout<0.2>, Flatten, Dense<512>, BnAct<Bn, ReLU>, Dense<10>>;
+  CHECK(std::is_same_v<Fused, Expected>);
+  static_assert(fused_spans<Conv<3, 3, 32>, Bn, ReLU, MaxPool<2>, Dense<512>, Bn, ReLU> ==
+                std::array<int, 4>{3, 1, 1, 2});
+}
+
+TEST_CASE("a ResNet block's branch is rewritten inside the residual") {
+  using Block = Residual<Conv<3, 3, 16>, Bn, ReLU, Conv<3, 3, 16>, Bn>;
+  using Down = Residual<Conv<3, 3, 32, 2>, Bn, ReLU, Conv<3, 3, 32>, Bn>;
+  using Fused = fused_list<Conv<3, 3, 16>, Bn, ReLU, Block, ReLU, Down, ReLU, GlobalAvgPool, Dense<10>>;
+  using Expected =
+      type_list<ConvBnAct<Conv<3, 3, 16>, Bn, ReLU>,
+                Residual<ConvBnAct<Conv<3, 3, 16>, Bn, ReLU>, ConvBn<Conv<3, 3, 16>, Bn>>, ReLU,
+                Residual<ConvBnAct<Conv<3, 3, 32, 2>, Bn, ReLU>, ConvBn<Conv<3, 3, 32>, Bn>>, ReLU, GlobalAvgPool,
+                Dense<10>>;
+  CHECK(std::is_same_v<Fused, Expected>);
+  // The fused block keeps the block's name, shape, shortcut and parameter count.
+  using In = Shape<16, 8, 8>;
+  using FusedBlock = Residual<ConvBnAct<Conv<3, 3, 32, 2>, Bn, ReLU>, ConvBn<Conv<3, 3, 32>, Bn>>;
+  CHECK(FusedBlock::name() == Down::name());
+  CHECK(std::is_same_v<decltype(FusedBlock::output_shape<In>()), Shape<32, 4, 4>>);
+  CHECK(std::is_same_v<FusedBlock::Projection<In>, Down::Projection<In>>);
+  CHECK(FusedBlock::parameter_count<In> == Down::parameter_count<In>);
+  CHECK(FusedBlock::flops<In> == Down::flops<In>);
+}
+
+TEST_CASE("airbench's conv, pool, batch norm, GELU group fuses the norm after the pool and the second triple") {
+  using Fused = fused_list<Conv<2, 2, 24, 1, valid>, GELU, Conv<3, 3, 64>, MaxPool<2>, Bn, GELU, Conv<3, 3, 64>, Bn,
+                           GELU, GlobalMaxPool, Dense<10>>;
+  using Expected = type_list<Conv<2, 2, 24, 1, valid>, GELU, Conv<3, 3, 64>, MaxPool<2>, BnAct<Bn, GELU>,
+                             ConvBnAct<Conv<3, 3, 64>, Bn, GELU>, GlobalMaxPool, Dense<10>>;
+  CHECK(std::is_same_v<Fused, Expected>);
+}
+
+TEST_CASE("a list with nothing to fuse is kept as written") {
+  using List = type_list<Dense<16>, ReLU, Bn, Dropout<0.5>, Tanh, Conv<3, 3, 4>, Dropout<0.1>, Bn, MaxPool<2>>;
+  CHECK(std::is_same_v<FusedOf<List>::type, List>);
+}
+
+TEST_CASE("batch norm at the end of a list fuses into the convolution before it or stays alone") {
+  CHECK(std::is_same_v<fused_list<Conv<3, 3, 4>, Bn>, type_list<ConvBn<Conv<3, 3, 4>, Bn>>>);
+  CHECK(std::is_same_v<fused_list<Dense<4>, Bn>, type_list<Dense<4>, Bn>>);
+  CHECK(std::is_same_v<fused_list<Bn>, type_list<Bn>>);
+  CHECK(std::is_same_v<fused_list<Conv<3, 3, 4>, Bn, Bn>, type_list<ConvBn<Conv<3, 3, 4>, Bn>, Bn>>);
+}
+
+TEST_CASE("the rewrite is greedy from the left and keeps each layer's own constants") {
+  using Norm = BatchNormWith<0.2, 1e-3>;
+  CHECK(std::is_same_v<fused_list<Conv<1, 1, 4, 2, 0>, Norm, LeakyReLUWith<0.2>, ReLU>,
+                       type_list<ConvBnAct<Conv<1, 1, 4, 2, 0>, Norm, LeakyReLUWith<0.2>>, ReLU>>);
+  CHECK(std::is_same_v<fused_list<Conv<3, 3, 4>, Bn, Bn, ELU>, type_list<ConvBn<Conv<3, 3, 4>, Bn>, BnAct<Bn, ELU>>>);
+  CHECK(ConvBnAct<Conv<3, 3, 64>, Bn, ReLU>::name() == "Conv<3,3,64>+BatchNorm+ReLU");
+  CHECK(BnAct<Norm, GELU>::name() == "BatchNormWith<0.2,0.001>+GELU");
+}
+
+TEST_CASE("fusion_plan prints which original layers each op covers") {
+  using Net = Sequential<Input<3, 8, 8>, Conv<3, 3, 4>, Bn, ReLU, Residual<Conv<3, 3, 4>, Bn, ReLU, Conv<3, 3, 4>, Bn>,
+                         MaxPool<2>, Bn, GELU, Flatten, Dense<10>>;
+  CHECK(fusion_plan<Net>() ==
+        "1-3         Conv<3,3,4>+BatchNorm+ReLU\n"
+        "4           Residual<Conv<3,3,4>,BatchNorm,ReLU,Conv<3,3,4>,BatchNorm>\n"
+        "  4.1-4.3   Conv<3,3,4>+BatchNorm+ReLU\n"
+        "  4.4-4.5   Conv<3,3,4>+BatchNorm\n"
+        "5           MaxPool<2>\n"
+        "6-7         BatchNorm+GELU\n"
+        "8           Flatten\n"
+        "9           Dense<10>\n");
+}
+
+TEST_CASE("describe marks the layers of each fused op and the unfused reference has no such column") {
+  using Net = Sequential<Input<3, 8, 8>, Conv<3, 3, 4>, Bn, ReLU, Residual<Conv<3, 3, 4>, Bn>, Flatten, Dense<2>>;
+  const std::string table = describe<Net>();
+  auto line = [&](const std::string& position) {
+    const std::size_t begin = table.find("\n" + position + " ") + 1;
+    return table.substr(begin, table.find('\n', begin) - begin);
+  };
+  CHECK(line("1").ends_with("  1-3 Conv<3,3,4>+BatchNorm+ReLU"));
+  CHECK(line("2").ends_with("  in 1-3"));
+  CHECK(line("3").ends_with("  in 1-3"));
+  CHECK(line("4.1").ends_with("  4.1-4.2 Conv<3,3,4>+BatchNorm"));
+  CHECK(line("4.2").ends_with("  in 4.1-4.2"));
+  CHECK(line("5").ends_with("0.000"));  // Flatten runs alone
+  CHECK(table.substr(0, table.find('\n')).ends_with("  fused"));
+  const std::string reference = describe<Unfused<Net>>();
+  CHECK(reference.find("in 1-3") == std::string::npos);
+  CHECK(reference.substr(0, reference.find('\n')).ends_with("MFLOP"));
+}
+
+// --- the fused model against the unfused reference ---------------------------------
+
+namespace {
+
+// Conv-BN-ReLU, BN-GELU (after a pool), Conv-BN and a residual block with
+// Conv-BN-ReLU-Conv-BN in its branch, at a width of Width channels. (Conv-BN
+// straight into pool and BN would make the first BatchNorm's gamma and beta
+// gradients zero up to BatchNorm's epsilon, as max pooling commutes with a
+// positive per-channel affine map: nothing to compare.)
+template <int Width>
+using Mixed = Sequential<Input<3, 6, 6>,
+                         Conv<3, 3, Width>, BatchNorm, ReLU,                                 // 1-3
+                         MaxPool<2>, BatchNorm, GELU,                                        // 4, 5-6: Width x 3 x 3
+                         Conv<3, 3, Width>, BatchNorm,                                       // 7-8
+                         Residual<Conv<3, 3, Width>, BatchNorm, ReLU, Conv<3, 3, Width>, BatchNorm>,  // 9
+                         ReLU, Flatten, Dense<4>>;
+
+static_assert(std::is_same_v<Mixed<3>::plan,
+                             type_list<ConvBnAct<Conv<3, 3, 3>, BatchNorm, ReLU>, MaxPool<2>, BnAct<BatchNorm, GELU>,
+                                       ConvBn<Conv<3, 3, 3>, BatchNorm>,
+                                       Residual<ConvBnAct<Conv<3, 3, 3>, BatchNorm, ReLU>,
+                                                ConvBn<Conv<3, 3, 3>, BatchNorm>>,
+                                       ReLU, Flatten, Dense<4>>>);
+
+// The biases of Mixed's convolutions, each straight in front of a BatchNorm:
+// in training mode their gradient is zero in exact arithmetic (the batch mean
+// takes any shift away), so both models leave only rounding there.
+const std::vector<std::string> biases_before_batch_norm{"1.bias", "7.bias", "9.1.bias", "9.4.bias"};
+
+// The largest difference over the largest reference magnitude of a tensor: a
+// normwise relative error, which stays meaningful where single elements cancel to
+// near zero (a bias gradient in front of a training-mode BatchNorm is zero up to
+// rounding).
+template <class T>
+double relative_difference(const T* actual, const T* expected, long n) {
+  double difference = 0, magnitude = 0;
+  for (long i = 0; i < n; ++i) {
+    difference = std::max(difference, std::abs(double(actual[i]) - double(expected[i])));
+    magnitude = std::max(magnitude, std::abs(double(expected[i])));
+  }
+  return magnitude > 0 ? difference / magnitude : difference;
+}
+
+template <class T>
+double largest_magnitude(const T* v, long n) {
+  double m = 0;
+  for (long i = 0; i < n; ++i) m = std::max(m, std::abs(double(v[i])));
+  return m;
+}
+
+template <class T>
+constexpr double tolerance = std::is_same_v<T, double> ? 1e-12 : 1e-5;
+
+// A fused model and its unfused reference with the same parameters: random
+// biases, shifts and scales (so a fused op that drops one is caught), copied
+// across by name.
+template <class Net, class T>
+struct Pair {
+  Model<Net, cpu, T> fused;
+  Model<Unfused<Net>, cpu, T> reference;
+
+  explicit Pair(std::uint64_t seed) : fused(seed), reference(seed + 1) {
+    Random random(seed);
+    for (const auto& p : fused.parameters()) {
+      T* v = p.parameter->value();
+      for (long k = 0; k < p.parameter->size; ++k) switch (p.parameter->role) {
+          case Role::bias:
+          case Role::shift: v[k] = T(random.uniform(-0.5, 0.5)); break;
+          case Role::scale: v[k] = T(random.uniform(0.5, 1.5)); break;
+          case Role::weight: v[k] = T(random.uniform(-0.3, 0.3)); break;
+          case Role::statistic: break;
+        }
+      auto& target = parameter(reference, p.name);
+      REQUIRE(target.size == p.parameter->size);
+      std::copy(v, v + p.parameter->size, target.value());
+    }
+  }
+
+  void train(bool on) {
+    fused.train(on);
+    reference.train(on);
+  }
+
+  // Training forwards on inputs in [1, 3], so running statistics move well
+  // away from (0, 1).
+  void move_running_statistics(int batch) {
+    const std::vector<T> x = converted(Random(99).uniform(std::size_t(batch) * Net::input_shape::size, 1, 3));
+    train(true);
+    for (int k = 0; k < 3; ++k) {
+      fused.forward({x.data(), batch});
+      reference.forward({x.data(), batch});
+    }
+  }
+
+  // One forward and backward of both on the same input and output gradient;
+  // checks the outputs, the input gradients and every parameter gradient.
+  void check_step(int batch, std::uint64_t seed) {
+    Random random(seed);
+    const std::vector<T> x = converted(random.uniform(std::size_t(batch) * Net::input_shape::size, -1, 1));
+    const std::vector<T> dy = converted(random.uniform(std::size_t(batch) * Net::output_shape::size, -1, 1));
+    const auto y_fused = fused.forward({x.data(), batch});
+    const auto y_reference = reference.forward({x.data(), batch});
+    CHECK(relative_difference(y_fused.data, y_reference.data, y_fused.size()) < tolerance<T>);
+    std::vector<T> dx_fused(x.size()), dx_reference(x.size());
+    fused.backward({dy.data(), batch}, dx_fused.data());
+    reference.backward({dy.data(), batch}, dx_reference.data());
+    CHECK(relative_difference(dx_fused.data(), dx_reference.data(), long(x.size())) < tolerance<T>);
+    double largest = 0;
+    for (const auto& p : fused.parameters()) {
+      if (!p.parameter->trainable()) continue;
+      CAPTURE(p.name);
+      const auto& r = parameter(reference, p.name);
+      const bool zero = fused.training() && std::ranges::count(biases_before_batch_norm, p.name) == 1;
+      if (zero) {
+        // Rounding only: below the tolerance relative to the same layer's weight gradient.
+        const std::string weight = p.name.substr(0, p.name.size() - 4) + "weight";
+        const double scale = largest_magnitude(parameter(reference, weight).grad(), parameter(reference, weight).size);
+        CHECK(largest_magnitude(p.parameter->grad(), p.parameter->size) < tolerance<T> * scale);
+        CHECK(largest_magnitude(r.grad(), r.size) < tolerance<T> * scale);
+      } else {
+        CHECK(relative_difference(p.parameter->grad(), r.grad(), p.parameter->size) < tolerance<T>);
+        CHECK(largest_magnitude(r.grad(), r.size) > 1e-3);  // comparing zeros proves nothing
+      }
+      largest = std::max(largest, largest_magnitude(r.grad(), r.size));
+    }
+    CHECK(largest > 1e-2);
+  }
+
+  static std::vector<T> converted(const std::vector<double>& v) { return {v.begin(), v.end()}; }
+};
+
+template <class T, int Width>
+void check_training(int batch) {
+  CAPTURE(Width);
+  CAPTURE(batch);
+  Pair<Mixed<Width>, T> pair(7);
+  pair.train(true);
+  pair.check_step(batch, 11);
+}
+
+template <class T, int Width>
+void check_eval(int batch) {
+  CAPTURE(Width);
+  CAPTURE(batch);
+  Pair<Mixed<Width>, T> pair(7);
+  pair.move_running_statistics(4);
+  pair.train(false);
+  pair.check_step(batch, 13);
+}
+
+}  // namespace
+
+TEST_CASE("fused and unfused models name the same parameters in the same order") {
+  const Pair<Mixed<3>, double> pair(1);
+  std::vector<std::string> fused, reference;
+  for (const auto& p : pair.fused.parameters()) fused.push_back(p.name);
+  for (const auto& p : pair.reference.parameters()) reference.push_back(p.name);
+  CHECK(fused == reference);
+  CHECK(fused == std::vector<std::string>{
+                     "1.weight",         "1.bias",           "2.gamma",          "2.beta",
+                     "2.running_mean",   "2.running_var",    "5.gamma",          "5.beta",
+                     "5.running_mean",   "5.running_var",    "7.weight",         "7.bias",
+                     "8.gamma",          "8.beta",           "8.running_mean",   "8.running_var",
+                     "9.1.weight",       "9.1.bias",         "9.2.gamma",        "9.2.beta",
+                     "9.2.running_mean", "9.2.running_var",  "9.4.weight",       "9.4.bias",
+                     "9.5.gamma",        "9.5.beta",         "9.5.running_mean", "9.5.running_var",
+                     "12.weight",        "12.bias"});
+}
+
+TEST_CASE("fused and unfused models report the original layers by position") {
+  using Fused = Model<Mixed<3>, cpu, double>;
+  using Reference = Model<Unfused<Mixed<3>>, cpu, double>;
+  CHECK(Fused::layer_names() == Reference::layer_names());
+  CHECK(Fused::layer_names().size() == Mixed<3>::depth);
+  CHECK(Fused::layer_names()[4] == "BatchNorm");
+  CHECK(Fused::layer_names()[8] == "Residual<Conv<3,3,3>,BatchNorm,ReLU,Conv<3,3,3>,BatchNorm>");
+}
+
+TEST_CASE("in training mode in double the fused model's output and gradients equal the unfused model's") {
+  for (const int batch : {1, 3}) {
+    check_training<double, 3>(batch);
+    check_training<double, 20>(batch);
+  }
+}
+
+TEST_CASE("in eval mode in double the fused model's output and gradients equal the unfused model's") {
+  for (const int batch : {1, 3}) {
+    check_eval<double, 3>(batch);
+    check_eval<double, 20>(batch);
+  }
+}
+
+TEST_CASE("in training mode in float the fused model's output and gradients equal the unfused model's") {
+  for (const int batch : {1, 3}) {
+    check_training<float, 3>(batch);
+    check_training<float, 20>(batch);
+  }
+}
+
+TEST_CASE("in eval mode in float the fused model's output and gradients equal the unfused model's") {
+  for (const int batch : {1, 3}) {
+    check_eval<float, 3>(batch);
+    check_eval<float, 20>(batch);
+  }
+}
+
+TEST_CASE("running statistics after three training forwards are identical in the fused and unfused models") {
+  // Training forward runs the unfused layers' arithmetic in the same order.
+  Pair<Mixed<20>, double> pair(3);
+  pair.move_running_statistics(3);
+  for (const auto& p : pair.fused.parameters()) {
+    if (p.parameter->trainable()) continue;
+    CAPTURE(p.name);
+    CHECK(laminar_test::values(*p.parameter) == laminar_test::values(parameter(pair.reference, p.name)));
+  }
+}
+
+TEST_CASE("running statistics after three training steps agree in the fused and unfused models") {
+  // Backward computes g = dy act'(z) inside the reductions instead of storing
+  // it, so the compiler may contract differently and gradients, hence the
+  // weights of later steps, agree to rounding rather than bit for bit.
+  Pair<Mixed<20>, double> pair(3);
+  pair.train(true);
+  for (std::uint64_t step = 0; step < 3; ++step) {
+    pair.check_step(3, 20 + step);
+    // The same plain gradient step on both, so the next forward sees new weights.
+    for (const auto& p : pair.fused.parameters()) {
+      if (!p.parameter->trainable()) continue;
+      auto& r = parameter(pair.reference, p.name);
+      for (long k = 0; k < r.size; ++k) {
+        p.parameter->value()[k] -= 0.1 * p.parameter->grad()[k];
+        r.value()[k] -= 0.1 * r.grad()[k];
+      }
+    }
+  }
+  for (const auto& p : pair.fused.parameters()) {
+    if (p.parameter->trainable()) continue;
+    CAPTURE(p.name);
+    const auto& r = parameter(pair.reference, p.name);
+    CHECK(relative_difference(p.parameter->value(), r.value(), r.size) < tolerance<double>);
+    const double initial = p.name.ends_with("running_var") ? 1.0 : 0.0;
+    double moved = 0;
+    for (long k = 0; k < r.size; ++k) moved = std::max(moved, std::abs(r.value()[k] - initial));
+    CHECK(moved > 1e-2);
+  }
+}
+
+TEST_CASE("eval forward folds batch norm into the convolution without changing the stored parameters") {
+  Pair<Mixed<3>, double> pair(5);
+  pair.move_running_statistics(4);
+  const auto before = laminar_test::all_values(pair.fused);
+  pair.train(false);
+  const std::vector<double> x = Random(8).uniform(2 * Mixed<3>::input_shape::size, -1, 1);
+  const auto first = laminar_test::forward(pair.fused, x.data(), 2);
+  CHECK(laminar_test::all_values(pair.fused) == before);
+  CHECK(laminar_test::forward(pair.fused, x.data(), 2) == first);
+}
+
+TEST_CASE("a fused batch norm in training mode with one value per channel throws") {
+  using Net = Sequential<Input<4>, Dense<3>, BatchNorm, ReLU>;
+  static_assert(std::is_same_v<Net::plan, type_list<Dense<3>, BnAct<BatchNorm, ReLU>>>);
+  Model<Net, cpu, double> model;
+  const std::vector<double> x(4, 1.0);
+  CHECK_THROWS_WITH_AS(model.forward({x.data(), 1}),
+                       "BatchNorm in training mode needs more than one value per channel, got batch 1 of Shape<3>",
+                       Error);
+}
+
+TEST_CASE("a non-finite output of a fused op is reported at its last position under its fused name") {
+  using Net = Sequential<Input<1, 4, 4>, Conv<3, 3, 2>, BatchNorm, ReLU, Flatten, Dense<2>>;
+  Model<Net, cpu, double> model;
+  model.eval();  // a NaN batch in training would reach the running statistics first
+  std::vector<double> x(16, 1.0);
+  x[5] = std::nan("");
+  model.forward({x.data(), 1});
+  CHECK(model.first_non_finite() == "the output of layer 3 (Conv<3,3,2>+BatchNorm+ReLU)");
+  parameter(model, "2.gamma").value()[1] = INFINITY;
+  CHECK(model.first_non_finite() == "parameter 2.gamma of layer 2 (BatchNorm)");
+}
+
+// --- the fused ops alone against finite differences ---------------------------------
+
+TEST_CASE("conv, batch norm, GELU as one op in training mode has gradients matching finite differences") {
+  using Net = Sequential<Input<2, 4, 4>, Conv<3, 3, 3>, BatchNorm, GELU>;
+  static_assert(std::is_same_v<Net::plan, type_list<ConvBnAct<Conv<3, 3, 3>, BatchNorm, GELU>>>);
+  gradient_check::require_gradients_match<Net>({.batch = 2, .seed = 3});
+}
+
+TEST_CASE("conv, batch norm, GELU as one op in eval mode has gradients matching finite differences") {
+  using Net = Sequential<Input<2, 4, 4>, Conv<3, 3, 3>, BatchNorm, GELU>;
+  gradient_check::require_gradients_match<Net>({.batch = 2, .seed = 3, .mode = gradient_check::Mode::eval},
+                                               gradient_check::TrainStatisticsFirst{});
+}
+
+TEST_CASE("strided conv and batch norm as one op has gradients matching finite differences") {
+  using Net = Sequential<Input<2, 5, 5>, Conv<3, 3, 3, 2>, BatchNorm>;
+  static_assert(std::is_same_v<Net::plan, type_list<ConvBn<Conv<3, 3, 3, 2>, BatchNorm>>>);
+  gradient_check::require_gradients_match<Net>({.batch = 3, .seed = 5});
+}
+
+TEST_CASE("batch norm and tanh as one op has gradients matching finite differences") {
+  using Net = Sequential<Input<3, 3, 3>, BatchNorm, Tanh>;
+  static_assert(std::is_same_v<Net::plan, type_list<BnAct<BatchNorm, Tanh>>>);
+  gradient_check::require_gradients_match<Net>({.batch = 2, .seed = 6});
+}
