@@ -5,6 +5,11 @@ set -euo pipefail
 
 packages=(cmake g++ make pkg-config libeigen3-dev doctest-dev libbenchmark-dev zlib1g-dev xz-utils
           libstb-dev dataset-fashion-mnist)
+# `scripts/setup.sh peers` also installs what the side-by-side benchmarks of
+# benchmarks/peers/ run: Debian's PyTorch, and OpenBLAS for its matrix products.
+if [ "${1:-}" = "peers" ]; then
+  packages+=(python3-torch libopenblas0-pthread)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
