@@ -59,6 +59,128 @@ auto soft_targets(const T* targets, int classes) {
   };
 }
 
+// Pooling over any window and stride, one output at a time: the reference the
+// 2x2 fast path below is tested against.
+template <class T>
+void pool2d_forward_windows(PoolKind kind, const PoolGeometry& g, int batch, const T* x, T* y) {
+  const long planes = long(batch) * g.channels;
+  const long in_plane = long(g.height) * g.width, out_plane = long(g.out_height) * g.out_width;
+  const T inv_area = T(1) / T(g.kernel_h * g.kernel_w);
+#pragma omp parallel for schedule(static) if (double(planes) * in_plane > parallel_threshold)
+  for (long p = 0; p < planes; ++p) {
+    const T* xp = x + p * in_plane;
+    T* yp = y + p * out_plane;
+    for (int oy = 0; oy < g.out_height; ++oy)
+      for (int ox = 0; ox < g.out_width; ++ox) {
+        const T* window = xp + long(oy) * g.stride_h * g.width + long(ox) * g.stride_w;
+        T acc = kind == PoolKind::max ? window[0] : T(0);
+        for (int ky = 0; ky < g.kernel_h; ++ky)
+          for (int kx = 0; kx < g.kernel_w; ++kx) {
+            const T v = window[long(ky) * g.width + kx];
+            acc = kind == PoolKind::max ? std::max(acc, v) : acc + v;
+          }
+        yp[long(oy) * g.out_width + ox] = kind == PoolKind::max ? acc : acc * inv_area;
+      }
+  }
+}
+
+// dx = pool^T(dy). Max pooling routes each gradient to the first maximum of its
+// window, found again from x rather than stored.
+template <class T>
+void pool2d_backward_windows(PoolKind kind, const PoolGeometry& g, int batch, const T* x,
+                            const T* dy, T* dx) {
+  const long planes = long(batch) * g.channels;
+  const long in_plane = long(g.height) * g.width, out_plane = long(g.out_height) * g.out_width;
+  const T inv_area = T(1) / T(g.kernel_h * g.kernel_w);
+#pragma omp parallel for schedule(static) if (double(planes) * in_plane > parallel_threshold)
+  for (long p = 0; p < planes; ++p) {
+    const T* xp = x + p * in_plane;
+    const T* dyp = dy + p * out_plane;
+    T* dxp = dx + p * in_plane;
+    std::fill(dxp, dxp + in_plane, T(0));
+    for (int oy = 0; oy < g.out_height; ++oy)
+      for (int ox = 0; ox < g.out_width; ++ox) {
+        const long origin = long(oy) * g.stride_h * g.width + long(ox) * g.stride_w;
+        const T grad = dyp[long(oy) * g.out_width + ox];
+        if (kind == PoolKind::average) {
+          for (int ky = 0; ky < g.kernel_h; ++ky)
+            for (int kx = 0; kx < g.kernel_w; ++kx)
+              dxp[origin + long(ky) * g.width + kx] += grad * inv_area;
+          continue;
+        }
+        long best = origin;
+        for (int ky = 0; ky < g.kernel_h; ++ky)
+          for (int kx = 0; kx < g.kernel_w; ++kx) {
+            const long at = origin + long(ky) * g.width + kx;
+            if (xp[at] > xp[best]) best = at;
+          }
+        dxp[best] += grad;
+      }
+  }
+}
+
+// 2x2 max pooling with stride 2, the common case, with loops over a row that
+// vectorise. The window's elements are taken in the generic loop's order and
+// compared the same way, so the results (NaN handling and ties included) are the
+// generic path's.
+inline bool is_two_by_two(const PoolGeometry& g) {
+  return g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2;
+}
+
+template <class T>
+void max_pool_2x2_forward(const PoolGeometry& g, int batch, const T* x, T* y) {
+  const long planes = long(batch) * g.channels;
+  const long in_plane = long(g.height) * g.width, out_plane = long(g.out_height) * g.out_width;
+#pragma omp parallel for schedule(static) if (double(planes) * in_plane > parallel_threshold)
+  for (long p = 0; p < planes; ++p)
+    for (int oy = 0; oy < g.out_height; ++oy) {
+      const T* top = x + p * in_plane + long(2 * oy) * g.width;
+      const T* bottom = top + g.width;
+      T* out = y + p * out_plane + long(oy) * g.out_width;
+#pragma omp simd
+      for (int ox = 0; ox < g.out_width; ++ox) {
+        T m = top[2 * ox];
+        m = m < top[2 * ox + 1] ? top[2 * ox + 1] : m;
+        m = m < bottom[2 * ox] ? bottom[2 * ox] : m;
+        out[ox] = m < bottom[2 * ox + 1] ? bottom[2 * ox + 1] : m;
+      }
+    }
+}
+
+// The windows do not overlap, so each input pixel gets its window's gradient or
+// 0, written once: no zero fill of dx, no accumulation. The first maximum in the
+// generic order wins, as there.
+template <class T>
+void max_pool_2x2_backward(const PoolGeometry& g, int batch, const T* x, const T* dy, T* dx) {
+  const long planes = long(batch) * g.channels;
+  const long in_plane = long(g.height) * g.width, out_plane = long(g.out_height) * g.out_width;
+  const bool covered = g.height == 2 * g.out_height && g.width == 2 * g.out_width;
+#pragma omp parallel for schedule(static) if (double(planes) * in_plane > parallel_threshold)
+  for (long p = 0; p < planes; ++p) {
+    if (!covered) std::fill(dx + p * in_plane, dx + (p + 1) * in_plane, T(0));  // the rows/columns no window reads
+    for (int oy = 0; oy < g.out_height; ++oy) {
+      const long row = p * in_plane + long(2 * oy) * g.width;
+      const T *top = x + row, *bottom = top + g.width;
+      T *dtop = dx + row, *dbottom = dtop + g.width;
+      const T* grad = dy + p * out_plane + long(oy) * g.out_width;
+#pragma omp simd
+      for (int ox = 0; ox < g.out_width; ++ox) {
+        const T a = top[2 * ox], b = top[2 * ox + 1], c = bottom[2 * ox], d = bottom[2 * ox + 1];
+        int best = 0;
+        T m = a;
+        if (b > m) best = 1, m = b;
+        if (c > m) best = 2, m = c;
+        if (d > m) best = 3;
+        const T gr = grad[ox];
+        dtop[2 * ox] = best == 0 ? gr : T(0);
+        dtop[2 * ox + 1] = best == 1 ? gr : T(0);
+        dbottom[2 * ox] = best == 2 ? gr : T(0);
+        dbottom[2 * ox + 1] = best == 3 ? gr : T(0);
+      }
+    }
+  }
+}
+
 }  // namespace cpu_detail
 
 template <>
@@ -207,60 +329,17 @@ struct ops<cpu> {
   // --- pooling ------------------------------------------------------------------
   template <class T>
   static void pool2d_forward(PoolKind kind, const PoolGeometry& g, int batch, const T* x, T* y) {
-    const long planes = long(batch) * g.channels;
-    const long in_plane = long(g.height) * g.width, out_plane = long(g.out_height) * g.out_width;
-    const T inv_area = T(1) / T(g.kernel_h * g.kernel_w);
-#pragma omp parallel for schedule(static) if (double(planes) * in_plane > cpu_detail::parallel_threshold)
-    for (long p = 0; p < planes; ++p) {
-      const T* xp = x + p * in_plane;
-      T* yp = y + p * out_plane;
-      for (int oy = 0; oy < g.out_height; ++oy)
-        for (int ox = 0; ox < g.out_width; ++ox) {
-          const T* window = xp + long(oy) * g.stride_h * g.width + long(ox) * g.stride_w;
-          T acc = kind == PoolKind::max ? window[0] : T(0);
-          for (int ky = 0; ky < g.kernel_h; ++ky)
-            for (int kx = 0; kx < g.kernel_w; ++kx) {
-              const T v = window[long(ky) * g.width + kx];
-              acc = kind == PoolKind::max ? std::max(acc, v) : acc + v;
-            }
-          yp[long(oy) * g.out_width + ox] = kind == PoolKind::max ? acc : acc * inv_area;
-        }
-    }
+    if (kind == PoolKind::max && cpu_detail::is_two_by_two(g)) return cpu_detail::max_pool_2x2_forward(g, batch, x, y);
+    cpu_detail::pool2d_forward_windows(kind, g, batch, x, y);
   }
 
   // dx = pool^T(dy). Max pooling routes each gradient to the first maximum of its
   // window, found again from x rather than stored.
   template <class T>
-  static void pool2d_backward(PoolKind kind, const PoolGeometry& g, int batch, const T* x,
-                              const T* dy, T* dx) {
-    const long planes = long(batch) * g.channels;
-    const long in_plane = long(g.height) * g.width, out_plane = long(g.out_height) * g.out_width;
-    const T inv_area = T(1) / T(g.kernel_h * g.kernel_w);
-#pragma omp parallel for schedule(static) if (double(planes) * in_plane > cpu_detail::parallel_threshold)
-    for (long p = 0; p < planes; ++p) {
-      const T* xp = x + p * in_plane;
-      const T* dyp = dy + p * out_plane;
-      T* dxp = dx + p * in_plane;
-      std::fill(dxp, dxp + in_plane, T(0));
-      for (int oy = 0; oy < g.out_height; ++oy)
-        for (int ox = 0; ox < g.out_width; ++ox) {
-          const long origin = long(oy) * g.stride_h * g.width + long(ox) * g.stride_w;
-          const T grad = dyp[long(oy) * g.out_width + ox];
-          if (kind == PoolKind::average) {
-            for (int ky = 0; ky < g.kernel_h; ++ky)
-              for (int kx = 0; kx < g.kernel_w; ++kx)
-                dxp[origin + long(ky) * g.width + kx] += grad * inv_area;
-            continue;
-          }
-          long best = origin;
-          for (int ky = 0; ky < g.kernel_h; ++ky)
-            for (int kx = 0; kx < g.kernel_w; ++kx) {
-              const long at = origin + long(ky) * g.width + kx;
-              if (xp[at] > xp[best]) best = at;
-            }
-          dxp[best] += grad;
-        }
-    }
+  static void pool2d_backward(PoolKind kind, const PoolGeometry& g, int batch, const T* x, const T* dy, T* dx) {
+    if (kind == PoolKind::max && cpu_detail::is_two_by_two(g))
+      return cpu_detail::max_pool_2x2_backward(g, batch, x, dy, dx);
+    cpu_detail::pool2d_backward_windows(kind, g, batch, x, dy, dx);
   }
 
   // --- loss -------------------------------------------------------------------------
