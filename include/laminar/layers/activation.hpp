@@ -64,7 +64,11 @@ namespace detail {
 // GELU's float math without libm: std::erf and std::exp are calls the vectoriser
 // cannot see through, and they made GELU a third of the airbench net's training
 // step. Written so that GCC if-converts and vectorises them: no float clamps
-// (those stop its if-conversion), integer ones on the bit pattern instead.
+// (those stop its if-conversion), integer ones on the bit pattern instead. Every
+// multiply-add is an explicit std::fma, so the result does not depend on where
+// the compiler chooses to contract. Used where the target has FMA instructions
+// (std::fma is a slow library call otherwise) and not under nvcc (which compiles
+// these helpers for the host only); those builds keep std::erfc and std::exp.
 
 // e^x for x <= 0 (GELU only takes exponentials of non-positive numbers): 2^n e^r
 // with n = round(x / ln 2), ln 2 split exactly (Cody and Waite), and the degree-7
@@ -76,15 +80,15 @@ inline float exp_nonpositive(float x) {
   const std::uint32_t magnitude = std::min(std::bit_cast<std::uint32_t>(x) & 0x7fffffffu, floor_bits);
   const float clamped = -std::bit_cast<float>(magnitude);
   const std::int32_t n = std::int32_t(clamped * 1.44269504088896341f - 0.5f);  // rounds: the product is <= 0
-  const float r = (clamped - float(n) * 0.693145751953125f) - float(n) * 1.428606765330187045e-6f;
+  const float r = std::fma(float(n), -1.428606765330187045e-6f, std::fma(float(n), -0.693145751953125f, clamped));
   float p = 1.0f / 5040;
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  p = std::fma(p, r, 1.0f / 720);
+  p = std::fma(p, r, 1.0f / 120);
+  p = std::fma(p, r, 1.0f / 24);
+  p = std::fma(p, r, 1.0f / 6);
+  p = std::fma(p, r, 0.5f);
+  p = std::fma(p, r, 1.0f);
+  p = std::fma(p, r, 1.0f);
   return p * std::bit_cast<float>((n + 127) << 23) * float(magnitude < floor_bits);
 }
 
@@ -92,34 +96,34 @@ inline float exp_nonpositive(float x) {
 // t = 1 / (1 + z / 2): the Chebyshev fit of Press et al., Numerical Recipes,
 // section 6.2, fractional error below 1.2e-7 for every z. Taking erfc of |x| on
 // both sides keeps the left tail's relative accuracy.
-inline float normal_cdf(float x) {
+inline float normal_cdf_float(float x) {
   const float z = std::fabs(x) * 0.70710678118654752440f;
   const float t = 1.0f / (1.0f + 0.5f * z);
   float p = 0.17087277f;
-  p = p * t - 0.82215223f;
-  p = p * t + 1.48851587f;
-  p = p * t - 1.13520398f;
-  p = p * t + 0.27886807f;
-  p = p * t - 0.18628806f;
-  p = p * t + 0.09678418f;
-  p = p * t + 0.37409196f;
-  p = p * t + 1.00002368f;
-  p = p * t - 1.26551223f;
-  const float tail = 0.5f * t * exp_nonpositive(p - z * z);
+  p = std::fma(p, t, -0.82215223f);
+  p = std::fma(p, t, 1.48851587f);
+  p = std::fma(p, t, -1.13520398f);
+  p = std::fma(p, t, 0.27886807f);
+  p = std::fma(p, t, -0.18628806f);
+  p = std::fma(p, t, 0.09678418f);
+  p = std::fma(p, t, 0.37409196f);
+  p = std::fma(p, t, 1.00002368f);
+  p = std::fma(p, t, -1.26551223f);
+  const float tail = 0.5f * t * exp_nonpositive(std::fma(-z, z, p));
   return x < 0.0f ? tail : 1.0f - tail;
 }
 
 template <class T>
 LAMINAR_HD T normal_cdf(T x) {
-#if !defined(__CUDA_ARCH__)
-  if constexpr (std::is_same_v<T, float>) return normal_cdf(float(x));
+#if !defined(__CUDACC__) && defined(__FMA__)  // see above
+  if constexpr (std::is_same_v<T, float>) return normal_cdf_float(x);
 #endif
   return T(0.5) * std::erfc(-x * T(0.70710678118654752440));
 }
 
 template <class T>
 LAMINAR_HD T normal_pdf(T x) {
-#if !defined(__CUDA_ARCH__)
+#if !defined(__CUDACC__) && defined(__FMA__)  // see above
   if constexpr (std::is_same_v<T, float>) return 0.39894228040143267794f * exp_nonpositive(-0.5f * x * x);
 #endif
   return T(0.39894228040143267794) * std::exp(T(-0.5) * x * x);
