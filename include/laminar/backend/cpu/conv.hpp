@@ -70,8 +70,8 @@ void col2im_add(const ConvGeometry& g, const T* col, T* dx /* (C, H, W) */) {
 
 // y (N, Cout, OH, OW) = conv(x (N, Cin, H, W), w (Cout, Cin*KH*KW)) + bias (Cout)
 template <class T>
-void im2col_conv_forward(const ConvGeometry& g, int batch, const T* x, const T* w,
-                           const T* bias, T* y, Workspace<cpu>& ws) {
+void im2col_conv_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y,
+                         Workspace<cpu>& ws) {
   const long K = g.patch(), P = g.out_pixels();
   const bool pointwise = g.is_pointwise();
   T* cols = pointwise ? nullptr : ws.get<T>(std::size_t(omp_get_max_threads()) * K * P);
@@ -84,8 +84,8 @@ void im2col_conv_forward(const ConvGeometry& g, int batch, const T* x, const T* 
       const T* xn = x + long(n) * g.in_channels * g.in_pixels();
       if (!pointwise) im2col(g, xn, col);
       T* yn = y + long(n) * g.out_channels * P;
-      gemm(false, false, g.out_channels, int(P), int(K), T(1), w, int(K),
-                       pointwise ? xn : col, int(P), T(0), yn, int(P));
+      gemm(false, false, g.out_channels, int(P), int(K), T(1), w, int(K), pointwise ? xn : col, int(P), T(0), yn,
+           int(P));
       if (bias)
         for (int c = 0; c < g.out_channels; ++c)
           for (long p = 0; p < P; ++p) yn[c * P + p] += bias[c];
@@ -95,8 +95,7 @@ void im2col_conv_forward(const ConvGeometry& g, int batch, const T* x, const T* 
 
 // dx (N, Cin, H, W) = conv^T(dy, w)
 template <class T>
-void im2col_conv_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w,
-                                 T* dx, Workspace<cpu>& ws) {
+void im2col_conv_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx, Workspace<cpu>& ws) {
   const long K = g.patch(), P = g.out_pixels();
   const bool pointwise = g.is_pointwise();
   T* cols = pointwise ? nullptr : ws.get<T>(std::size_t(omp_get_max_threads()) * K * P);
@@ -109,11 +108,9 @@ void im2col_conv_backward_data(const ConvGeometry& g, int batch, const T* dy, co
       T* dxn = dx + long(n) * g.in_channels * g.in_pixels();
       const T* dyn = dy + long(n) * g.out_channels * P;
       if (pointwise) {
-        gemm(true, false, int(K), int(P), g.out_channels, T(1), w, int(K), dyn,
-                         int(P), T(0), dxn, int(P));
+        gemm(true, false, int(K), int(P), g.out_channels, T(1), w, int(K), dyn, int(P), T(0), dxn, int(P));
       } else {
-        gemm(true, false, int(K), int(P), g.out_channels, T(1), w, int(K), dyn,
-                         int(P), T(0), col, int(P));
+        gemm(true, false, int(K), int(P), g.out_channels, T(1), w, int(K), dyn, int(P), T(0), col, int(P));
         std::fill(dxn, dxn + g.in_channels * g.in_pixels(), T(0));
         col2im_add(g, col, dxn);
       }
@@ -124,8 +121,8 @@ void im2col_conv_backward_data(const ConvGeometry& g, int batch, const T* dy, co
 // dw (Cout, Cin*KH*KW) = sum_n dy_n col_n^T ; dbias (Cout) = sum dy. Each thread
 // accumulates its own partial sums, reduced once at the end.
 template <class T>
-void im2col_conv_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy,
-                                    T* dw, T* dbias, Workspace<cpu>& ws) {
+void im2col_conv_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
+                                  Workspace<cpu>& ws) {
   const long K = g.patch(), P = g.out_pixels(), C = g.out_channels;
   const bool pointwise = g.is_pointwise();
   const int threads = omp_get_max_threads();
@@ -147,8 +144,7 @@ void im2col_conv_backward_weights(const ConvGeometry& g, int batch, const T* x, 
       const T* xn = x + long(n) * g.in_channels * g.in_pixels();
       if (!pointwise) im2col(g, xn, col);
       const T* dyn = dy + long(n) * C * P;
-      gemm(false, true, int(C), int(K), int(P), T(1), dyn, int(P),
-                       pointwise ? xn : col, int(P), T(1), dw_t, int(K));
+      gemm(false, true, int(C), int(K), int(P), T(1), dyn, int(P), pointwise ? xn : col, int(P), T(1), dw_t, int(K));
       for (long c = 0; c < C; ++c) {
         T s = 0;
         for (long p = 0; p < P; ++p) s += dyn[c * P + p];
@@ -187,8 +183,7 @@ void direct_conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T
 // Stride 1 only (has_transposed_convolution): dx is the forward convolution of dy
 // with the flipped, transposed kernel.
 template <class T>
-void direct_conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx,
-                                 Workspace<cpu>& ws) {
+void direct_conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx, Workspace<cpu>& ws) {
   const BlockedConv t(transposed_convolution(g));
   T* packed_dy = ws.get<T>(std::size_t(batch) * (t.input_image() + t.output_image()) + t.packed_weights());
   T* packed_dx = packed_dy + long(batch) * t.input_image();
@@ -204,8 +199,7 @@ void direct_conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x
                                     Workspace<cpu>& ws) {
   const BlockedConv b(g);
   const long scratch = direct_conv_weights_scratch(b, omp_get_max_threads());
-  T* packed_x =
-      ws.get<T>(std::size_t(batch) * (b.input_image() + b.output_image()) + b.packed_weights() + scratch);
+  T* packed_x = ws.get<T>(std::size_t(batch) * (b.input_image() + b.output_image()) + b.packed_weights() + scratch);
   T* packed_dy = packed_x + long(batch) * b.input_image();
   T* packed_dw = packed_dy + long(batch) * b.output_image();
   pack_input(b, batch, x, packed_x);

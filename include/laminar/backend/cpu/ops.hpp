@@ -382,7 +382,6 @@ struct ops<cpu> {
                              cpu_detail::label_targets(labels, smoothing, classes));
   }
 
-  // --- fused batch norm ---------------------------------------------------------
   // first[c] and second[c]: the sums over samples and pixels of a and of b at the
   // elements of channel c of an (N, C, pixels) tensor, in one read of it: batch
   // norm's backward needs sum(g) and sum(g * x_hat) together. The loops are
@@ -414,7 +413,6 @@ struct ops<cpu> {
       }
     }
   }
-  // --- end of fused batch norm --------------------------------------------------
 
  private:
   // log sum_k exp(v_k * inverse_temperature) around the row maximum v[arg], so

@@ -88,7 +88,6 @@ inline void check_launch(const char* kernel) {
   check(cudaGetLastError(), kernel);
 }
 
-// --- fused batch norm -------------------------------------------------------------
 // sum_per_channel_kernel for two expressions at once, in one read of the tensor.
 template <class T, class A, class E>
 __global__ void sum2_per_channel_kernel(T* first, T* second, int batch, int channels, long pixels, A a, E b) {
@@ -118,7 +117,6 @@ __global__ void sum2_per_channel_kernel(T* first, T* second, int batch, int chan
     second[c] = T(partial_b[0]);
   }
 }
-// --- end of fused batch norm ------------------------------------------------------
 
 }  // namespace cuda_detail
 
@@ -185,7 +183,6 @@ struct ops<cuda> {
     cuda_detail::check_launch("sum_per_channel_kernel launch");
   }
 
-  // --- fused batch norm -----------------------------------------------------------
   // first[c], second[c]: the sums of a and of b over channel c, in one read.
   template <class T, class A, class E>
   static void sum2_per_channel(T* first, T* second, int batch, int channels, long pixels, const A& a,
@@ -194,7 +191,6 @@ struct ops<cuda> {
                                                                                 pixels, a, b);
     cuda_detail::check_launch("sum2_per_channel_kernel launch");
   }
-  // --- end of fused batch norm ----------------------------------------------------
 };
 
 }  // namespace laminar
