@@ -12,14 +12,16 @@ namespace laminar {
 template <class Backend>
 class Workspace {
  public:
-  // Room for `count` elements of T, valid until the next call.
+  // Room for `count` elements of T, valid until the next call for the same
+  // slot. Slot 0 is the primitives' scratch; slot 1 holds operands a primitive
+  // converts before handing them to another, which then uses slot 0.
   template <class T>
-  T* get(std::size_t count) {
-    return reinterpret_cast<T*>(bytes_.reserve((count * sizeof(T) + 63) / 64 * 64));
+  T* get(std::size_t count, int slot = 0) {
+    return reinterpret_cast<T*>(bytes_[slot].reserve((count * sizeof(T) + 63) / 64 * 64));
   }
 
  private:
-  Buffer<unsigned char, Backend> bytes_;
+  Buffer<unsigned char, Backend> bytes_[2];
 };
 
 }  // namespace laminar

@@ -66,13 +66,13 @@ struct Conv {
                                            pad_before(KW)};
 
     void forward(Context<B>& ctx, const T* x, T* y, int batch) {
-      ops<B>::conv2d_forward(geometry, batch, x, weight.value(), bias.value(), y, ctx.workspace);
+      ops<B>::conv2d_forward(geometry, batch, x, weight.value(), bias.value(), y, ctx.workspace, ctx.arithmetic);
     }
 
     void backward(Context<B>& ctx, const T* x, const T*, const T* dy, T* dx, int batch) {
-      ops<B>::conv2d_backward_weights(geometry, batch, x, dy, weight.grad(), bias.grad(),
-                                      ctx.workspace);
-      if (dx) ops<B>::conv2d_backward_data(geometry, batch, dy, weight.value(), dx, ctx.workspace);
+      ops<B>::conv2d_backward_weights(geometry, batch, x, dy, weight.grad(), bias.grad(), ctx.workspace,
+                                      ctx.arithmetic);
+      if (dx) ops<B>::conv2d_backward_data(geometry, batch, dy, weight.value(), dx, ctx.workspace, ctx.arithmetic);
     }
 
     template <class F>

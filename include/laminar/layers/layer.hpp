@@ -19,6 +19,7 @@
 
 #include "../core/backend.hpp"
 #include "../core/buffer.hpp"
+#include "../core/precision.hpp"
 #include "../core/shape.hpp"
 #include "../core/workspace.hpp"
 #include "../expr/expr.hpp"
@@ -64,13 +65,14 @@ inline bool selects(std::string_view prefix, std::string_view name) {
   return prefix.empty() || prefix.back() == '.' || name.size() == prefix.size() || name[prefix.size()] == '.';
 }
 
-// Per-step state every layer sees: the mode, the random stream position and the
-// shared scratch memory.
+// Per-step state every layer sees: the mode, the random stream position, how
+// convolutions multiply and the shared scratch memory.
 template <class B>
 struct Context {
   bool training = true;
   std::uint64_t seed = 0;
   std::uint32_t step = 0;
+  Arithmetic arithmetic = Arithmetic::native;
   Workspace<B> workspace;
 };
 

@@ -1,7 +1,8 @@
-// Model<Net, Backend, T>: a network instantiated for a backend and element type.
-// It owns the parameters, the activations of the last forward (an arena reused
-// across steps) and the per-step context. Model<Net, cpu, double> is the
-// reference every fast path is checked against.
+// Model<Net, Backend, Compute>: a network instantiated for a backend and element
+// type (float, double, or bf16: float tensors whose convolutions multiply in
+// bf16, see core/precision.hpp). It owns the parameters, the activations of the
+// last forward (an arena reused across steps) and the per-step context.
+// Model<Net, cpu, double> is the reference every fast path is checked against.
 //
 // Default initialisation (Model(seed) or initialize(seed)): weights He-normal,
 // N(0, 2 / fan_in) (He et al. 2015, for ReLU networks); biases and BatchNorm beta 0;
@@ -12,10 +13,12 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
 #include "../core/philox.hpp"
+#include "../core/precision.hpp"
 #include "../core/tensor.hpp"
 #include "describe.hpp"
 #include "sequential.hpp"
@@ -43,21 +46,27 @@ struct RequireDevice {
 };
 }  // namespace detail
 
-template <class Net, class B = cpu, class T = float>
+template <class Net, class B = cpu, class Compute = float>
 class Model : detail::RequireDevice<B> {
   static_assert(AvailableBackend<B>,
                 "BACKEND_NOT_COMPILED_IN: the cuda backend needs this file compiled by nvcc "
                 "with LAMINAR_CUDA on");
+  static_assert(Precision<Compute>::arithmetic == Arithmetic::native || std::is_same_v<B, cpu>,
+                "BF16_COMPUTE_IS_CPU_ONLY: Model<Net, cuda, bf16> is not built; use float on cuda");
+  using T = typename Precision<Compute>::storage;
 
  public:
   using network = Net;
   using backend = B;
+  // The tensors' element type: float for a bf16 model.
   using value_type = T;
+  using compute_type = Compute;
   using input_shape = typename Net::input_shape;
   using output_shape = typename Net::output_shape;
   using chain_type = typename Net::template chain<T, B>;
 
   explicit Model(std::uint64_t seed = 0) {
+    context_.arithmetic = Precision<Compute>::arithmetic;
     std::uint32_t next_stream = 0;
     chain_.assign_streams(next_stream);
     chain_.visit("", [&](const std::string& name, Parameter<T, B>& p) {

@@ -2,6 +2,7 @@
 // in NCHW (any element type; the reference the fast path is tested against), and
 // direct AVX-512 kernels over the blocked layout of blocked.hpp (float), which
 // repack NCHW at their edges. use_direct_conv() picks one per geometry and pass.
+// The bf16_ versions multiply bf16-rounded float operands (core/precision.hpp).
 #pragma once
 
 #include <omp.h>
@@ -14,6 +15,7 @@
 #include "../../core/backend.hpp"
 #include "../../core/geometry.hpp"
 #include "../../core/workspace.hpp"
+#include "bf16.hpp"
 #include "blocked.hpp"
 #include "direct_conv.hpp"
 #include "direct_conv_weights.hpp"
@@ -232,6 +234,85 @@ inline bool use_direct_conv(const ConvGeometry& g, ConvPass pass) {
   if (forced_im2col) return false;
   // The input gradient is a direct convolution for stride 1 only.
   return pass != ConvPass::backward_data || has_transposed_convolution(g);
+}
+
+// The convolution of float or double operands in their own precision.
+template <class T>
+void conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y, Workspace<cpu>& ws) {
+  if constexpr (direct_conv_available<T>)
+    if (use_direct_conv(g, ConvPass::forward)) return direct_conv2d_forward(g, batch, x, w, bias, y, ws);
+  im2col_conv_forward(g, batch, x, w, bias, y, ws);
+}
+
+template <class T>
+void conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx, Workspace<cpu>& ws) {
+  if constexpr (direct_conv_available<T>)
+    if (use_direct_conv(g, ConvPass::backward_data)) return direct_conv2d_backward_data(g, batch, dy, w, dx, ws);
+  im2col_conv_backward_data(g, batch, dy, w, dx, ws);
+}
+
+template <class T>
+void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
+                             Workspace<cpu>& ws) {
+  if constexpr (direct_conv_available<T>)
+    if (use_direct_conv(g, ConvPass::backward_weights))
+      return direct_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+  im2col_conv_backward_weights(g, batch, x, dy, dw, dbias, ws);
+}
+
+// --- bf16 arithmetic ----------------------------------------------------------------
+
+// Where no bf16 kernel runs a pass (no AVX-512 BF16, a strided input gradient,
+// LAMINAR_CONV=im2col), the pass runs in float on copies of its operands rounded
+// to bf16 (workspace slot 1): the same products, summed in another order.
+inline void round_all_to_bf16(const float* in, long n, float* out) {
+#pragma omp parallel for schedule(static) if (n > (1l << 16))
+  for (long i = 0; i < n; ++i) out[i] = round_to_bf16(in[i]);
+}
+
+// sums (C) = dy (N, C, pixels) summed over images and pixels, in float as every
+// bias gradient is: the rounding of bf16 is for the products only.
+inline void sum_channels(int batch, int channels, long pixels, const float* dy, float* sums) {
+#pragma omp parallel for schedule(static) if (double(batch) * channels * pixels > parallel_threshold)
+  for (int c = 0; c < channels; ++c) {
+    float total = 0;
+    for (int n = 0; n < batch; ++n) {
+      const float* plane = dy + (long(n) * channels + c) * pixels;
+      float partial = 0;
+#pragma omp simd reduction(+ : partial)
+      for (long p = 0; p < pixels; ++p) partial += plane[p];
+      total += partial;
+    }
+    sums[c] = total;
+  }
+}
+
+inline void bf16_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias,
+                                float* y, Workspace<cpu>& ws) {
+  const long nx = long(batch) * g.in_channels * g.in_pixels(), nw = long(g.out_channels) * g.patch();
+  float* rounded = ws.get<float>(std::size_t(nx + nw), 1);
+  round_all_to_bf16(x, nx, rounded);
+  round_all_to_bf16(w, nw, rounded + nx);
+  conv2d_forward(g, batch, rounded, rounded + nx, bias, y, ws);
+}
+
+inline void bf16_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,
+                                      Workspace<cpu>& ws) {
+  const long ny = long(batch) * g.out_channels * g.out_pixels(), nw = long(g.out_channels) * g.patch();
+  float* rounded = ws.get<float>(std::size_t(ny + nw), 1);
+  round_all_to_bf16(dy, ny, rounded);
+  round_all_to_bf16(w, nw, rounded + ny);
+  conv2d_backward_data(g, batch, rounded, rounded + ny, dx, ws);
+}
+
+inline void bf16_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
+                                         float* dbias, Workspace<cpu>& ws) {
+  const long nx = long(batch) * g.in_channels * g.in_pixels(), ny = long(batch) * g.out_channels * g.out_pixels();
+  float* rounded = ws.get<float>(std::size_t(nx + ny), 1);
+  round_all_to_bf16(x, nx, rounded);
+  round_all_to_bf16(dy, ny, rounded + nx);
+  conv2d_backward_weights(g, batch, rounded, rounded + nx, dw, static_cast<float*>(nullptr), ws);
+  if (dbias) sum_channels(batch, g.out_channels, g.out_pixels(), dy, dbias);
 }
 
 }  // namespace laminar::cpu_detail

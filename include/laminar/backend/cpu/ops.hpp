@@ -18,6 +18,7 @@
 #include "../../core/backend.hpp"
 #include "../../core/error.hpp"
 #include "../../core/geometry.hpp"
+#include "../../core/precision.hpp"
 #include "../../core/workspace.hpp"
 #include "conv.hpp"
 #include "gemm.hpp"
@@ -296,34 +297,34 @@ struct ops<cpu> {
     cpu_detail::gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 
-  // y (N, Cout, OH, OW) = conv(x (N, Cin, H, W), w (Cout, Cin, KH, KW)) + bias (Cout)
+  // y (N, Cout, OH, OW) = conv(x (N, Cin, H, W), w (Cout, Cin, KH, KW)) + bias (Cout).
+  // Arithmetic::bf16 (float only) multiplies the bf16 roundings of x and w.
   template <class T>
   static void conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y,
-                             Workspace<cpu>& ws) {
-    using namespace cpu_detail;
-    if constexpr (direct_conv_available<T>)
-      if (use_direct_conv(g, ConvPass::forward)) return direct_conv2d_forward(g, batch, x, w, bias, y, ws);
-    im2col_conv_forward(g, batch, x, w, bias, y, ws);
+                             Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native) {
+    if constexpr (std::is_same_v<T, float>)
+      if (arithmetic == Arithmetic::bf16) return cpu_detail::bf16_conv2d_forward(g, batch, x, w, bias, y, ws);
+    cpu_detail::conv2d_forward(g, batch, x, w, bias, y, ws);
   }
 
   // dx (N, Cin, H, W) = conv^T(dy, w)
   template <class T>
   static void conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx,
-                                   Workspace<cpu>& ws) {
-    using namespace cpu_detail;
-    if constexpr (direct_conv_available<T>)
-      if (use_direct_conv(g, ConvPass::backward_data)) return direct_conv2d_backward_data(g, batch, dy, w, dx, ws);
-    im2col_conv_backward_data(g, batch, dy, w, dx, ws);
+                                   Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native) {
+    if constexpr (std::is_same_v<T, float>)
+      if (arithmetic == Arithmetic::bf16) return cpu_detail::bf16_conv2d_backward_data(g, batch, dy, w, dx, ws);
+    cpu_detail::conv2d_backward_data(g, batch, dy, w, dx, ws);
   }
 
-  // dw (Cout, Cin, KH, KW) = sum over samples of dy * x ; dbias (Cout, may be null) = sum dy
+  // dw (Cout, Cin, KH, KW) = sum over samples of dy * x ; dbias (Cout, may be null) = sum dy,
+  // in float under either arithmetic.
   template <class T>
   static void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
-                                      Workspace<cpu>& ws) {
-    using namespace cpu_detail;
-    if constexpr (direct_conv_available<T>)
-      if (use_direct_conv(g, ConvPass::backward_weights)) return direct_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
-    im2col_conv_backward_weights(g, batch, x, dy, dw, dbias, ws);
+                                      Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native) {
+    if constexpr (std::is_same_v<T, float>)
+      if (arithmetic == Arithmetic::bf16)
+        return cpu_detail::bf16_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+    cpu_detail::conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
   }
 
   // --- pooling ------------------------------------------------------------------
