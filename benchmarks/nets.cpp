@@ -1,6 +1,7 @@
-// Whole networks on the cpu backend, float32, 3x32x32 inputs, 10 classes: a
-// training step (forward, softmax cross-entropy, backward, SGD momentum 0.9) and
-// inference, for three nets that benchmarks/peers/nets_torch.py writes identically.
+// Whole networks on the cpu backend, 3x32x32 inputs, 10 classes: a training step
+// (forward, softmax cross-entropy, backward, SGD momentum 0.9) and inference, in
+// float and under the bf16 compute policy (the _bf16 cases), for three nets that
+// benchmarks/peers/nets_torch.py writes identically.
 //
 //   bench_nets [--batch=128] [--steps=3] [--describe] [Google Benchmark flags]
 //
@@ -90,7 +91,7 @@ class ResidentPeak {
   std::optional<long> start_;
 };
 
-template <class Net>
+template <class Net, class Compute>
 struct Workload {
   explicit Workload(int batch) : batch(batch), x(batch), dlogits(batch), labels(std::size_t(batch)) {
     std::vector<float> host(std::size_t(x.size()));
@@ -99,8 +100,8 @@ struct Workload {
     for (int i = 0; i < batch; ++i) labels[std::size_t(i)] = int(philox::uniform(7, 1, 0, std::uint64_t(i)) * classes) % classes;
   }
   int batch;
-  Model<Net, cpu> model{1};
-  optim::SGD<Model<Net, cpu>> optimizer{model, {.lr = 0.01, .momentum = 0.9}};
+  Model<Net, cpu, Compute> model{1};
+  optim::SGD<Model<Net, cpu, Compute>> optimizer{model, {.lr = 0.01, .momentum = 0.9}};
   Tensor<float, cpu, typename Net::input_shape> x;
   Tensor<float, cpu, typename Net::output_shape> dlogits;
   std::vector<int> labels;
@@ -131,11 +132,11 @@ void report_rates(benchmark::State& state, int batch, double flops_per_image) {
   state.counters["parameters"] = double(NetworkCost<Net>::parameters);
 }
 
-template <class Net>
+template <class Net, class Compute>
 void train(benchmark::State& state) {
   const int batch = int(state.range(0));
   ResidentPeak peak;
-  Workload<Net> work(batch);
+  Workload<Net, Compute> work(batch);
   work.model.train();
   work.train_step();
   for (auto _ : state) work.train_step();
@@ -143,10 +144,10 @@ void train(benchmark::State& state) {
   report_rates<Net>(state, batch, 3 * NetworkCost<Net>::flops);
 }
 
-template <class Net>
+template <class Net, class Compute>
 void infer(benchmark::State& state) {
   const int batch = int(state.range(0));
-  Workload<Net> work(batch);
+  Workload<Net, Compute> work(batch);
   work.model.eval();
   work.infer();
   for (auto _ : state) work.infer();
@@ -181,12 +182,17 @@ int positive_flag(std::vector<char*>& arguments, std::string_view name, int fall
   return int(n);
 }
 
+// net_A/train, net_A/infer (float) and net_A/train_bf16, net_A/infer_bf16.
 template <class Net>
 void register_net(const std::string& label, int batch, int steps) {
-  benchmark::RegisterBenchmark(("net_" + label + "/train").c_str(), train<Net>)
-      ->Arg(batch)->Iterations(steps)->UseRealTime()->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark(("net_" + label + "/infer").c_str(), infer<Net>)
-      ->Arg(batch)->Iterations(steps)->UseRealTime()->Unit(benchmark::kMillisecond);
+  const auto add = [&](const std::string& pass, void (*run)(benchmark::State&)) {
+    benchmark::RegisterBenchmark(("net_" + label + "/" + pass).c_str(), run)
+        ->Arg(batch)->Iterations(steps)->UseRealTime()->Unit(benchmark::kMillisecond);
+  };
+  add("train", train<Net, float>);
+  add("infer", infer<Net, float>);
+  add("train_bf16", train<Net, bf16>);
+  add("infer_bf16", infer<Net, bf16>);
 }
 
 }  // namespace

@@ -4,7 +4,10 @@
 // validation accuracy (last 5,000 training images), the test accuracy and the
 // wall time.
 //
-//   fashion_mnist [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N]
+//   fashion_mnist [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N] [--precision float|bf16]
+//
+// --precision bf16 multiplies the convolutions' operands in bf16 (float master
+// weights and activations; see laminar/core/precision.hpp).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +27,9 @@ int main(int argc, char** argv) try {
   recipe.batch = args.integer("--batch", recipe.batch);
   recipe.peak_lr = args.real("--lr", recipe.peak_lr);
   const auto seed = std::uint64_t(args.integer("--seed", 1));
+  const std::string precision = args.text("--precision", "float");
+  if (precision != "float" && precision != "bf16")
+    throw Error("--precision must be float or bf16, got \"" + precision + "\"");
   args.finish();
 
   const auto data = data::fashion_mnist(dir);
@@ -32,6 +38,8 @@ int main(int argc, char** argv) try {
   std::printf("%s", describe<examples::FashionNet>().c_str());
 
   Model<examples::FashionNet, cpu> model(seed);
+  if (precision == "bf16") model.set_arithmetic(Arithmetic::bf16);
+  std::printf("precision %s\n", precision.c_str());
   optim::SGD opt(model, recipe.optimizer());
   const auto history = train::fit(model, opt, data.train,
                                   {.epochs = recipe.epochs, .batch = recipe.batch, .seed = seed,

@@ -10,8 +10,9 @@ machine and a markdown table of medians.
 GFLOP/s on both sides divides laminar's forward FLOPs per image (its describe
 table, a multiply-add counted as 2) by the measured time; a training step counts
 3x the forward. The PyTorch float32 column is the faster of NCHW and
-channels_last (named beside it); bf16 is autocast training, also the faster
-layout. Each (net, pass) runs in a fresh process on both sides, so each peak
+channels_last (named beside it); PyTorch bf16 is autocast training, also the
+faster layout. laminar bf16 is Model<Net, cpu, bf16> (bf16 convolution operands,
+float everything else), in training and inference. Each (net, pass) runs in a fresh process on both sides, so each peak
 memory figure is that of its own training step.
 """
 import argparse
@@ -94,6 +95,7 @@ def main():
     nets = args.net or NETS
 
     laminar = {(n, m): [] for n in nets for m in PASSES}
+    laminar_bf16 = {(n, m): [] for n in nets for m in PASSES}
     torch_records = {(n, m): [] for n in nets for m in PASSES}
     torch_version = None
     for round_index in range(args.repeat):
@@ -101,6 +103,7 @@ def main():
             for mode in PASSES:
                 print(f"round {round_index + 1}/{args.repeat}: net_{net}/{mode}", file=sys.stderr, flush=True)
                 laminar[net, mode].append(laminar_once(binary, net, mode, args, env))
+                laminar_bf16[net, mode].append(laminar_once(binary, net, mode + "_bf16", args, env))
                 peer = torch_once(script, net, mode, args, env)
                 torch_version = peer["torch"]
                 torch_records[net, mode] += peer["records"]
@@ -114,7 +117,7 @@ def main():
     coretype = os.environ.get("OPENBLAS_CORETYPE", "unset")
     print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; {args.threads} threads; torch {torch_version}; "
           f"OPENBLAS_CORETYPE {coretype}")
-    print(f"batch {args.batch}, float32, 3x32x32; medians of {args.repeat} alternating repetitions of "
+    print(f"batch {args.batch}, 3x32x32; medians of {args.repeat} alternating repetitions of "
           f"{args.steps} steps after a warm-up step")
     for net in nets:
         first = laminar[net, "train"][0]
@@ -122,18 +125,22 @@ def main():
               f"image (laminar describe, multiply-add = 2 FLOPs)")
     print()
     print("| net | pass | laminar img/s | laminar GFLOP/s | PyTorch fp32 img/s (layout) | PyTorch fp32 GFLOP/s "
-          "| PyTorch bf16 img/s | laminar / PyTorch fp32 |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| laminar / PyTorch fp32 | laminar bf16 img/s | PyTorch bf16 img/s (layout) "
+          "| laminar bf16 / PyTorch fp32 | laminar bf16 / PyTorch bf16 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for net in nets:
         for mode in PASSES:
             runs = laminar[net, mode]
             ours = statistics.median(r["img/s"] for r in runs)
             flops = runs[0]["fwd_MFLOP"] * 1e6 * (3 if mode == "train" else 1)
             fp32, fp32_layout = best_layout(torch_records[net, mode], "fp32")
+            ours_bf16 = statistics.median(r["img/s"] for r in laminar_bf16[net, mode])
             bf16 = best_layout(torch_records[net, mode], "bf16")
             bf16_cell = f"{bf16[0]:.0f} ({bf16[1]})" if bf16 else "—"
+            bf16_ratio = f"{ours_bf16 / bf16[0]:.2f}×" if bf16 else "—"
             print(f"| {NAMES[net]} | {mode} | {ours:.0f} | {ours * flops / 1e9:.1f} | {fp32:.0f} ({fp32_layout}) "
-                  f"| {fp32 * flops / 1e9:.1f} | {bf16_cell} | {ours / fp32:.2f}× |")
+                  f"| {fp32 * flops / 1e9:.1f} | {ours / fp32:.2f}× | {ours_bf16:.0f} | {bf16_cell} "
+                  f"| {ours_bf16 / fp32:.2f}× | {bf16_ratio} |")
     print()
     print("| net | training step peak resident growth, laminar | PyTorch fp32 NCHW |")
     print("|---|---|---|")

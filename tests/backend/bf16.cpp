@@ -193,3 +193,25 @@ TEST_CASE("a bf16 network's outputs and gradients are the float network's within
     }
   }
 }
+
+TEST_CASE("a float model switched to bf16 arithmetic computes what a bf16 model computes") {
+  using Net = Sequential<Input<3, 8, 8>, Conv<3, 3, 16>, BatchNorm, GELU, Flatten, Dense<4>>;
+  Model<Net, cpu, bf16> half;
+  Model<Net, cpu, float> switched;
+  CHECK(half.arithmetic() == Arithmetic::bf16);
+  CHECK(switched.arithmetic() == Arithmetic::native);
+  switched.set_arithmetic(Arithmetic::bf16);
+  half.initialize(3);
+  switched.initialize(3);
+  const int batch = 2;
+  const auto input = random_values(long(batch) * Net::input_shape::size, 5);
+  CHECK(forward_of(half, input, batch) == forward_of(switched, input, batch));
+}
+
+TEST_CASE("bf16 arithmetic on a double model is refused by name") {
+  using Net = Sequential<Input<3, 8, 8>, Conv<3, 3, 16>, Flatten, Dense<4>>;
+  Model<Net, cpu, double> model;
+  CHECK_THROWS_WITH_AS(model.set_arithmetic(Arithmetic::bf16),
+                       doctest::Contains("bf16 arithmetic needs a float model"), Error);
+  CHECK(model.arithmetic() == Arithmetic::native);
+}

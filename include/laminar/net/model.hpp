@@ -82,6 +82,16 @@ class Model : detail::RequireDevice<B> {
   void eval() { context_.training = false; }
   bool training() const { return context_.training; }
 
+  // How convolutions multiply: Model<Net, B, bf16> starts in Arithmetic::bf16,
+  // a float model in native float; either may switch, to train in one and
+  // evaluate in the other. Only float models have the bf16 arithmetic.
+  Arithmetic arithmetic() const { return context_.arithmetic; }
+  void set_arithmetic(Arithmetic arithmetic) {
+    if (arithmetic == Arithmetic::bf16 && !(std::is_same_v<T, float> && std::is_same_v<B, cpu>))
+      throw Error("Model::set_arithmetic: bf16 arithmetic needs a float model on the cpu backend");
+    context_.arithmetic = arithmetic;
+  }
+
   // The random stream position: dropout masks are a function of (seed, step).
   void set_seed(std::uint64_t seed) { context_.seed = seed; }
   void set_step(std::uint32_t step) { context_.step = step; }
