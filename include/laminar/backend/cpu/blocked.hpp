@@ -3,7 +3,8 @@
 // (Cout/16, Cin/16, KH, KW, 16 in, 16 out). A vector register holds the 16
 // channels of one pixel, so a kernel broadcasts one input value against 16 output
 // channels at once. Channel counts that are not multiples of 16 are padded with
-// zeros, which contribute nothing to any sum.
+// zeros, which contribute nothing to any sum. The bf16 packers round to bfloat16
+// and order each tap's weights by input-channel pair, as vdpbf16ps consumes them.
 #pragma once
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <type_traits>
 
 #include "../../core/geometry.hpp"
+#include "bf16.hpp"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -66,6 +68,27 @@ inline constexpr long streaming_floats = long(1) << 22;
 
 inline bool aligned_to_line(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 64 == 0; }
 
+// A packed operand is a copy of the caller's, or, where the target is bf16_bits,
+// the bf16 rounding of a float.
+template <class Target, class Source>
+Target packed_element(Source value) {
+  if constexpr (std::is_same_v<Target, bf16_bits> && std::is_same_v<Source, float>)
+    return to_bf16(value);
+  else
+    return Target(value);
+}
+
+// Where input channel i and output channel o of one tap lie among its 256 packed
+// weights: (16 in, 16 out) for float; for bf16 (8 pairs, 16 out, 2), so that the
+// 32 values vdpbf16ps meets with a pixel's channel pair (2k, 2k + 1) are adjacent.
+template <class Target>
+constexpr long tap_offset(int i, int o) {
+  if constexpr (std::is_same_v<Target, bf16_bits>)
+    return long(i / 2) * 2 * channel_block + o * 2 + i % 2;
+  else
+    return long(i) * channel_block + o;
+}
+
 #if defined(__AVX512F__)
 // A 16x16 tile of floats in 16 registers, transposed in place: lane c of
 // rows[r] moves to lane r of rows[c]. Pairs interleave, then quads, then 128-bit
@@ -101,15 +124,33 @@ inline void transpose_tile(__m512 rows[channel_block]) {
   }
 }
 
+// One pixel's 16 channels, kept as floats or rounded to 16 bf16 (32 bytes).
+inline void store_pixel(float* pixel, __m512 channels, bool stream) {
+  if (stream)
+    _mm512_stream_ps(pixel, channels);
+  else
+    _mm512_storeu_ps(pixel, channels);
+}
+
+#if defined(__AVX512BF16__)
+inline void store_pixel(bf16_bits* pixel, __m512 channels, bool stream) {
+  const __m256i rounded = __m256i(_mm512_cvtneps_pbh(channels));
+  if (stream)
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(pixel), rounded);
+  else
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(pixel), rounded);
+}
+#endif
+
 // planes (channels, H, W) -> blocked pixels of 16 channels, `gap` pixels skipped
 // after each row of W (the left and right border of a padded image), the channel
 // tail zero. Tiles run over the flattened plane, not per row, so narrow images
 // (8x8, 7x7) still move 16 pixels per transpose; only the plane's last tile is
 // masked. `stream` needs `out` on a 64-byte boundary.
-inline void pack_planes(const float* planes, int channels, int height, int width, long gap, float* out,
-                        bool stream) {
+template <class Target>
+void pack_planes(const float* planes, int channels, int height, int width, long gap, Target* out, bool stream) {
   const long plane = long(height) * width;
-  float* pixel = out;
+  Target* pixel = out;
   int column = 0;
   for (long p = 0; p < plane; p += channel_block) {
     const long count = std::min<long>(channel_block, plane - p);
@@ -119,10 +160,7 @@ inline void pack_planes(const float* planes, int channels, int height, int width
       rows[c] = c < channels ? _mm512_maskz_loadu_ps(valid, planes + c * plane + p) : _mm512_setzero_ps();
     transpose_tile(rows);
     for (long k = 0; k < count; ++k) {
-      if (stream)
-        _mm512_stream_ps(pixel, rows[k]);
-      else
-        _mm512_storeu_ps(pixel, rows[k]);
+      store_pixel(pixel, rows[k], stream);
       pixel += channel_block;
       if (++column == width) {
         column = 0;
@@ -155,45 +193,70 @@ inline void unpack_planes(const float* pixels, int channels, long plane, float* 
 }
 #endif
 
+// Whether pack_planes moves Source planes into Target pixels on this machine.
+template <class Source, class Target>
+constexpr bool has_vector_pack() {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<Source, float> && std::is_same_v<Target, float>) return true;
+#endif
+#if defined(__AVX512BF16__)
+  if constexpr (std::is_same_v<Source, float> && std::is_same_v<Target, bf16_bits>) return true;
+#endif
+  return false;
+}
+
 // x (N, C, H, W) -> (N, C/16, padded H, padded W, 16), zero outside the image and
-// in the channel tail.
-template <class T>
-void pack_input(const BlockedConv& b, int batch, const T* x, T* packed) {
+// in the channel tail, each element packed_element<Target> of its source.
+template <class Source, class Target>
+void pack_input_into(const BlockedConv& b, int batch, const Source* x, Target* packed) {
   const ConvGeometry& g = b.g;
   const long plane = long(g.height) * g.width;
   const long row = long(b.padded_width) * channel_block;
 #pragma omp parallel for collapse(2) schedule(static) if (long(batch) * b.in_blocks * plane > 16384)
   for (int n = 0; n < batch; ++n)
     for (int cb = 0; cb < b.in_blocks; ++cb) {
-      T* out = packed + (long(n) * b.in_blocks + cb) * b.padded_height * row;
-      const T* in = x + (long(n) * g.in_channels + cb * channel_block) * plane;
+      Target* out = packed + (long(n) * b.in_blocks + cb) * b.padded_height * row;
+      const Source* in = x + (long(n) * g.in_channels + cb * channel_block) * plane;
       const int channels = std::min(channel_block, g.in_channels - cb * channel_block);
       // Only the border is cleared: the image's pixels are written once below.
       for (int y = 0; y < b.padded_height; ++y) {
-        T* line = out + y * row;
+        Target* line = out + y * row;
         if (y < g.pad_top || y >= g.pad_top + g.height) {
-          std::fill(line, line + row, T(0));
+          std::fill(line, line + row, Target(0));
         } else {
-          std::fill(line, line + long(g.pad_left) * channel_block, T(0));
-          std::fill(line + long(g.pad_left + g.width) * channel_block, line + row, T(0));
+          std::fill(line, line + long(g.pad_left) * channel_block, Target(0));
+          std::fill(line + long(g.pad_left + g.width) * channel_block, line + row, Target(0));
         }
       }
-      T* first = out + (long(g.pad_top) * b.padded_width + g.pad_left) * channel_block;
+      Target* first = out + (long(g.pad_top) * b.padded_width + g.pad_left) * channel_block;
 #if defined(__AVX512F__)
-      if constexpr (std::is_same_v<T, float>) {
-        const bool stream = long(batch) * b.input_image() > streaming_floats && aligned_to_line(packed);
+      if constexpr (has_vector_pack<Source, Target>()) {
+        // The threshold counts bytes, so a bf16 image streams from the same size in memory.
+        const long bytes = long(batch) * b.input_image() * long(sizeof(Target));
+        const bool stream = bytes > streaming_floats * long(sizeof(float)) && aligned_to_line(packed);
         pack_planes(in, channels, g.height, g.width, b.padded_width - g.width, first, stream);
         continue;
       }
 #endif
       for (int y = 0; y < g.height; ++y)
         for (int xx = 0; xx < g.width; ++xx) {
-          T* pixel = first + (long(y) * b.padded_width + xx) * channel_block;
-          const T* source = in + long(y) * g.width + xx;
-          for (int c = 0; c < channels; ++c) pixel[c] = source[c * plane];
-          for (int c = channels; c < channel_block; ++c) pixel[c] = T(0);
+          Target* pixel = first + (long(y) * b.padded_width + xx) * channel_block;
+          const Source* source = in + long(y) * g.width + xx;
+          for (int c = 0; c < channels; ++c) pixel[c] = packed_element<Target>(source[c * plane]);
+          for (int c = channels; c < channel_block; ++c) pixel[c] = Target(0);
         }
     }
+}
+
+template <class T>
+void pack_input(const BlockedConv& b, int batch, const T* x, T* packed) {
+  pack_input_into(b, batch, x, packed);
+}
+
+// The bf16 operand of a convolution's input: pack_input's layout, each element
+// to_bf16 of its float, so a pixel's channel pair (2k, 2k + 1) is one 32-bit word.
+inline void pack_input_bf16(const BlockedConv& b, int batch, const float* x, bf16_bits* packed) {
+  pack_input_into(b, batch, x, packed);
 }
 
 // (N, Cout/16, OH, OW, 16) -> y (N, Cout, OH, OW), dropping the channel tail.
@@ -287,40 +350,67 @@ void for_each_weight_block(const BlockedConv& b, const Copy& copy) {
            std::min(channel_block, g.in_channels - ib * channel_block));
 }
 
-template <class T>
-void pack_forward_weights(const BlockedConv& b, const T* w, T* packed) {
+// w (Cout, Cin, KH, KW) -> (Cout/16, Cin/16, KH, KW, 256 at tap_offset<Target>),
+// zero padded.
+template <class Source, class Target>
+void pack_forward_weights_into(const BlockedConv& b, const Source* w, Target* packed) {
   const ConvGeometry& g = b.g;
   const int taps = g.kernel_h * g.kernel_w;
   const long tap = long(channel_block) * channel_block;
   for_each_weight_block(b, [&](long offset, int first_out, int first_in, int outputs, int inputs) {
-    T* block = packed + offset;
-    if (outputs < channel_block || inputs < channel_block) std::fill(block, block + taps * tap, T(0));
+    Target* block = packed + offset;
+    if (outputs < channel_block || inputs < channel_block) std::fill(block, block + taps * tap, Target(0));
     for (int o = 0; o < outputs; ++o) {
-      const T* source = w + (long(first_out + o) * g.in_channels + first_in) * taps;
+      const Source* source = w + (long(first_out + o) * g.in_channels + first_in) * taps;
       for (int i = 0; i < inputs; ++i)
-        for (int k = 0; k < taps; ++k) block[k * tap + i * channel_block + o] = source[i * taps + k];
+        for (int k = 0; k < taps; ++k)
+          block[k * tap + tap_offset<Target>(i, o)] = packed_element<Target>(source[i * taps + k]);
     }
   });
+}
+
+template <class T>
+void pack_forward_weights(const BlockedConv& b, const T* w, T* packed) {
+  pack_forward_weights_into(b, w, packed);
+}
+
+// (Cout/16, Cin/16, KH, KW, 8 pairs, 16 out, 2): element [ob][ib][ky][kx][k][o][j]
+// is to_bf16(w[ob*16 + o][ib*16 + 2k + j][ky][kx]).
+inline void pack_forward_weights_bf16(const BlockedConv& b, const float* w, bf16_bits* packed) {
+  pack_forward_weights_into(b, w, packed);
 }
 
 // For the input gradient: `transposed` is BlockedConv(transposed_convolution(g))
 // and w the forward kernel (g.out_channels, g.in_channels, KH, KW). Input channel
 // i of the transposed convolution is output channel i of g, and its tap k is tap
 // KH*KW - 1 - k of g (the kernel turned by 180 degrees).
-template <class T>
-void pack_transposed_weights(const BlockedConv& transposed, const ConvGeometry& g, const T* w, T* packed) {
+template <class Source, class Target>
+void pack_transposed_weights_into(const BlockedConv& transposed, const ConvGeometry& g, const Source* w,
+                                  Target* packed) {
   const int taps = g.kernel_h * g.kernel_w;
   const long tap = long(channel_block) * channel_block;
   for_each_weight_block(transposed, [&](long offset, int first_out, int first_in, int outputs, int inputs) {
-    T* block = packed + offset;
-    if (outputs < channel_block || inputs < channel_block) std::fill(block, block + taps * tap, T(0));
+    Target* block = packed + offset;
+    if (outputs < channel_block || inputs < channel_block) std::fill(block, block + taps * tap, Target(0));
     for (int i = 0; i < inputs; ++i) {
-      const T* source = w + (long(first_in + i) * g.in_channels + first_out) * taps;
+      const Source* source = w + (long(first_in + i) * g.in_channels + first_out) * taps;
       for (int o = 0; o < outputs; ++o)
         for (int k = 0; k < taps; ++k)
-          block[(taps - 1 - k) * tap + i * channel_block + o] = source[o * taps + k];
+          block[(taps - 1 - k) * tap + tap_offset<Target>(i, o)] = packed_element<Target>(source[o * taps + k]);
     }
   });
+}
+
+template <class T>
+void pack_transposed_weights(const BlockedConv& transposed, const ConvGeometry& g, const T* w, T* packed) {
+  pack_transposed_weights_into(transposed, g, w, packed);
+}
+
+// The transposed kernel of pack_transposed_weights in the pair layout of
+// pack_forward_weights_bf16.
+inline void pack_transposed_weights_bf16(const BlockedConv& transposed, const ConvGeometry& g, const float* w,
+                                         bf16_bits* packed) {
+  pack_transposed_weights_into(transposed, g, w, packed);
 }
 
 // (Cout/16, Cin/16, KH, KW, 16 in, 16 out) -> dw (Cout, Cin, KH, KW).

@@ -1,12 +1,15 @@
 // The cpu backend's direct convolution over the blocked channel layout: forward,
-// and through pack_transposed_weights the input gradient of a stride-1 conv. An
-// AVX-512 register-blocked micro-kernel where the compiler has it, else scalar.
+// and through pack_transposed_weights the input gradient of a stride-1 conv, on
+// float operands or on bf16 ones with float sums. An AVX-512 register-blocked
+// micro-kernel where the compiler has it, else scalar.
 #pragma once
 
 #include <omp.h>
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "blocked.hpp"
@@ -17,13 +20,19 @@
 
 namespace laminar::cpu_detail {
 
+namespace direct {
+
+inline float operand_value(float value) { return value; }
+inline float operand_value(bf16_bits value) { return from_bf16(value); }
+
 // y[n, o, oy, ox] = bias[o] + sum over i, ky, kx of
 //   w[o, i, ky, kx] * x[n, i, oy * stride_h + ky, ox * stride_w + kx]   (x padded)
 // packed_x (N, Cin/16, padded H, padded W, 16), packed_w (Cout/16, Cin/16, KH, KW,
-// 16 in, 16 out), bias (Cout) or null, packed_y (N, Cout/16, OH, OW, 16).
-// The reference the vector kernel is tested against; also the fallback.
-inline void direct_conv_forward_scalar(const BlockedConv& b, int batch, const float* packed_x, const float* packed_w,
-                                       const float* bias, float* packed_y) {
+// 256 at tap_offset<Element>), bias (Cout) or null, packed_y (N, Cout/16, OH, OW,
+// 16); the sums are float for either Element.
+template <class Element>
+void forward_scalar(const BlockedConv& b, int batch, const Element* packed_x, const Element* packed_w,
+                    const float* bias, float* packed_y) {
   const ConvGeometry& g = b.g;
   const long x_row = long(b.padded_width) * channel_block;
   const long x_block = long(b.padded_height) * x_row;
@@ -42,17 +51,35 @@ inline void direct_conv_forward_scalar(const BlockedConv& b, int batch, const fl
           for (int ib = 0; ib < b.in_blocks; ++ib)
             for (int ky = 0; ky < g.kernel_h; ++ky)
               for (int kx = 0; kx < g.kernel_w; ++kx) {
-                const float* in = packed_x + (long(n) * b.in_blocks + ib) * x_block +
-                                  (long(oy) * g.stride_h + ky) * x_row +
-                                  (long(ox) * g.stride_w + kx) * channel_block;
-                const float* tap = packed_w + ob * w_block + ((long(ib) * g.kernel_h + ky) * g.kernel_w + kx) * w_tap;
+                const Element* in = packed_x + (long(n) * b.in_blocks + ib) * x_block +
+                                    (long(oy) * g.stride_h + ky) * x_row +
+                                    (long(ox) * g.stride_w + kx) * channel_block;
+                const Element* tap =
+                    packed_w + ob * w_block + ((long(ib) * g.kernel_h + ky) * g.kernel_w + kx) * w_tap;
                 for (int i = 0; i < channel_block; ++i)
-                  for (int o = 0; o < channel_block; ++o) sum[o] += in[i] * tap[i * channel_block + o];
+                  for (int o = 0; o < channel_block; ++o)
+                    sum[o] += operand_value(in[i]) * operand_value(tap[tap_offset<Element>(i, o)]);
               }
           float* out = packed_y + ((long(n) * b.out_blocks + ob) * g.out_height + oy) * g.out_width * channel_block +
                        long(ox) * channel_block;
           std::copy(sum, sum + channel_block, out);
         }
+}
+
+}  // namespace direct
+
+// The reference the vector kernel is tested against; also the fallback.
+inline void direct_conv_forward_scalar(const BlockedConv& b, int batch, const float* packed_x, const float* packed_w,
+                                       const float* bias, float* packed_y) {
+  direct::forward_scalar(b, batch, packed_x, packed_w, bias, packed_y);
+}
+
+// The bf16 policy: packed_x from pack_input_bf16, packed_w from
+// pack_forward_weights_bf16 (or pack_transposed_weights_bf16), every product
+// of two bf16 values exact in float and summed in float.
+inline void direct_conv_forward_bf16_scalar(const BlockedConv& b, int batch, const bf16_bits* packed_x,
+                                            const bf16_bits* packed_w, const float* bias, float* packed_y) {
+  direct::forward_scalar(b, batch, packed_x, packed_w, bias, packed_y);
 }
 
 #if defined(__AVX512F__)
@@ -61,26 +88,63 @@ namespace direct {
 
 // Everything one micro-kernel call needs; pointers are at the tile's first
 // output pixel (and the matching input pixel at ky = kx = 0, input block 0).
+// Strides count elements, which are the same for either operand type.
+template <class Element>
 struct Tile {
-  const float* x;
-  const float* w;
+  const Element* x;
+  const Element* w;
   const float* bias;  // Blocks x 16 values with a zero channel tail, or null
   float* y;
-  long x_row, x_block;  // floats between input rows, input channel blocks
-  long w_block;         // floats between the weights of consecutive output blocks
+  long x_row, x_block;  // elements between input rows, input channel blocks
+  long w_block;         // elements between the weights of consecutive output blocks
   long y_row, y_block;  // floats between output rows, output channel blocks
   int in_blocks, last_channels;  // real channels in the last input block: the zero tail is skipped
   int kernel_h, kernel_w, stride_h, stride_w;
 };
 
+// How forward_tile meets inputs with weights. A step takes `channels_per_step`
+// input channels of a pixel as one broadcast value and the weights of those
+// channels for 16 outputs as one vector (at tap_offset of its first channel).
+// float: one channel, an FMA.
+struct FloatOperands {
+  using Element = float;
+  using Vector = __m512;
+  static constexpr int channels_per_step = 1;
+  static Vector weights(const float* w) { return _mm512_loadu_ps(w); }
+  static Vector broadcast(const float* x) { return _mm512_set1_ps(*x); }
+  static __m512 multiply_add(__m512 sum, Vector x, Vector w) { return _mm512_fmadd_ps(x, w, sum); }
+};
+
+#if defined(__AVX512BF16__)
+// bf16: a channel pair, whose two values are one 32-bit word, against the 32
+// weights (16 out x 2 in) of that pair; vdpbf16ps adds both products to each
+// float sum. That is twice an FMA's work, but whether it is faster depends on
+// the core: on the Xeon measured here (family 6, model 207) one vdpbf16ps
+// issues every ~2 cycles against two FMAs a cycle, so this runs at ~0.65x the
+// float kernel there.
+struct Bf16Operands {
+  using Element = bf16_bits;
+  using Vector = __m512bh;
+  static constexpr int channels_per_step = 2;
+  static Vector weights(const bf16_bits* w) { return Vector(_mm512_loadu_si512(w)); }
+  static Vector broadcast(const bf16_bits* x) {
+    std::int32_t pair;
+    std::memcpy(&pair, x, sizeof pair);
+    return Vector(_mm512_set1_epi32(pair));
+  }
+  static __m512 multiply_add(__m512 sum, Vector x, Vector w) { return _mm512_dpbf16_ps(sum, x, w); }
+};
+#endif
+
 // (Blocks x Rows x Columns) accumulators: Blocks output-channel blocks of a
 // Rows x Columns patch of output pixels. Each step loads the Blocks weight
-// vectors of one input channel and meets them with one broadcast input value
-// per pixel, so a step is Blocks * Rows * Columns FMAs for Blocks + Rows *
-// Columns loads.
-template <int Blocks, int Rows, int Columns>
-void forward_tile(const Tile& t) {
-  constexpr int pixels = Rows * Columns;
+// vectors of one input channel (or pair) and meets them with one broadcast
+// input value per pixel, so a step is Blocks * Rows * Columns multiply-adds for
+// Blocks + Rows * Columns loads.
+template <class Operands, int Blocks, int Rows, int Columns>
+void forward_tile(const Tile<typename Operands::Element>& t) {
+  using Element = typename Operands::Element;
+  constexpr int pixels = Rows * Columns, per_step = Operands::channels_per_step;
   const long column_step = long(t.stride_w) * channel_block;
   __m512 acc[Blocks][pixels];
 #pragma GCC unroll 2
@@ -89,37 +153,42 @@ void forward_tile(const Tile& t) {
 #pragma GCC unroll 28
     for (int p = 0; p < pixels; ++p) acc[j][p] = start;
   }
-  // One input channel i of every tile pixel against the weights w[.., i, 0..15].
-  auto step = [&](const float* const* rows, const float* w, int i) {
-    __m512 weight[Blocks];
+  // Input channels i = s * per_step onwards of every tile pixel against the
+  // weights of those channels.
+  auto step = [&](const Element* const* rows, const Element* w, int s) {
+    const int i = s * per_step;
+    typename Operands::Vector weight[Blocks];
 #pragma GCC unroll 2
-    for (int j = 0; j < Blocks; ++j) weight[j] = _mm512_loadu_ps(w + j * t.w_block + i * channel_block);
+    for (int j = 0; j < Blocks; ++j) weight[j] = Operands::weights(w + j * t.w_block + tap_offset<Element>(i, 0));
 #pragma GCC unroll 4
     for (int r = 0; r < Rows; ++r) {
       // The compiler keeps the column offsets c * stride in registers or
       // addressing modes, so the stride costs nothing at runtime.
-      const float* pixel = rows[r] + i;
+      const Element* pixel = rows[r] + i;
 #pragma GCC unroll 14
       for (int c = 0; c < Columns; ++c) {
-        const __m512 value = _mm512_set1_ps(*pixel);
+        const typename Operands::Vector value = Operands::broadcast(pixel);
         pixel += column_step;
 #pragma GCC unroll 2
         for (int j = 0; j < Blocks; ++j)
-          acc[j][r * Columns + c] = _mm512_fmadd_ps(value, weight[j], acc[j][r * Columns + c]);
+          acc[j][r * Columns + c] = Operands::multiply_add(acc[j][r * Columns + c], value, weight[j]);
       }
     }
   };
   for (int ib = 0; ib < t.in_blocks; ++ib) {
+    // A pair that holds the last real channel also holds one of the zero tail,
+    // whose input and weight are both zero.
     const int channels = ib + 1 == t.in_blocks ? t.last_channels : channel_block;
+    const int steps = (channels + per_step - 1) / per_step;
     for (int ky = 0; ky < t.kernel_h; ++ky)
       for (int kx = 0; kx < t.kernel_w; ++kx) {
-        const float* rows[Rows];
+        const Element* rows[Rows];
 #pragma GCC unroll 4
         for (int r = 0; r < Rows; ++r)
           rows[r] = t.x + ib * t.x_block + (long(r) * t.stride_h + ky) * t.x_row + kx * channel_block;
-        const float* w = t.w + ((long(ib) * t.kernel_h + ky) * t.kernel_w + kx) * channel_block * channel_block;
+        const Element* w = t.w + ((long(ib) * t.kernel_h + ky) * t.kernel_w + kx) * channel_block * channel_block;
 #pragma GCC unroll 1
-        for (int i = 0; i < channels; ++i) step(rows, w, i);
+        for (int s = 0; s < steps; ++s) step(rows, w, s);
       }
   }
 #pragma GCC unroll 2
@@ -137,43 +206,45 @@ void forward_tile(const Tile& t) {
 // FMA latency.
 inline constexpr int max_pixels = 14, max_rows = 4;
 
-using TileKernel = void (*)(const Tile&);
+template <class Operands>
+using TileKernel = void (*)(const Tile<typename Operands::Element>&);
 
-template <int Blocks, int Index>
-constexpr TileKernel table_entry() {
+template <class Operands, int Blocks, int Index>
+constexpr TileKernel<Operands> table_entry() {
   constexpr int rows = Index / max_pixels + 1, columns = Index % max_pixels + 1;
   // A lone output block (Cout <= 16, or the last of an odd count) is rare: it
   // gets single-row tiles only, and bands of several rows run row by row.
   if constexpr (rows * columns <= max_pixels && (Blocks == 2 || rows == 1))
-    return &forward_tile<Blocks, rows, columns>;
+    return &forward_tile<Operands, Blocks, rows, columns>;
   else
     return nullptr;
 }
 
-template <int Blocks, int... Index>
-constexpr std::array<TileKernel, sizeof...(Index)> make_table(std::integer_sequence<int, Index...>) {
-  return {table_entry<Blocks, Index>()...};
+template <class Operands, int Blocks, int... Index>
+constexpr std::array<TileKernel<Operands>, sizeof...(Index)> make_table(std::integer_sequence<int, Index...>) {
+  return {table_entry<Operands, Blocks, Index>()...};
 }
 
-template <int Blocks>
-inline constexpr auto tile_table = make_table<Blocks>(std::make_integer_sequence<int, max_rows * max_pixels>{});
+template <class Operands, int Blocks>
+inline constexpr auto tile_table =
+    make_table<Operands, Blocks>(std::make_integer_sequence<int, max_rows * max_pixels>{});
 
 // The kernel for a tile, or null where none is instantiated.
-inline TileKernel tile_kernel(int blocks, int rows, int columns) {
+template <class Operands>
+TileKernel<Operands> tile_kernel(int blocks, int rows, int columns) {
   const int index = (rows - 1) * max_pixels + columns - 1;
-  return blocks == 2 ? tile_table<2>[index] : tile_table<1>[index];
+  return blocks == 2 ? tile_table<Operands, 2>[index] : tile_table<Operands, 1>[index];
 }
 
-}  // namespace direct
-
-// See direct_conv_forward_scalar for the operands. Work items are (image, pair of
-// output blocks, band of output rows); a band is one tile high and is swept in
-// tiles of near-equal width, at most 14 pixels: a 32-wide row is 11 + 11 + 10,
-// a 16-wide one 8 + 8, and images 7 wide or less stack rows (7x7 in bands of 2
+// See forward_scalar for the operands. Work items are (image, pair of output
+// blocks, band of output rows); a band is one tile high and is swept in tiles
+// of near-equal width, at most 14 pixels: a 32-wide row is 11 + 11 + 10, a
+// 16-wide one 8 + 8, and images 7 wide or less stack rows (7x7 in bands of 2
 // rows, 3x3 whole).
-inline void direct_conv_forward(const BlockedConv& b, int batch, const float* packed_x, const float* packed_w,
-                                const float* bias, float* packed_y) {
-  using namespace direct;
+template <class Operands>
+void forward(const BlockedConv& b, int batch, const typename Operands::Element* packed_x,
+             const typename Operands::Element* packed_w, const float* bias, float* packed_y) {
+  using Element = typename Operands::Element;
   const ConvGeometry& g = b.g;
   const int width = g.out_width, height = g.out_height;
   const int column_tiles = (width + max_pixels - 1) / max_pixels;
@@ -185,7 +256,7 @@ inline void direct_conv_forward(const BlockedConv& b, int batch, const float* pa
   const int groups = (b.out_blocks + 1) / 2;
   const int last_channels = g.in_channels - (b.in_blocks - 1) * channel_block;
 
-  Tile base{};
+  Tile<Element> base{};
   base.x_row = long(b.padded_width) * channel_block;
   base.x_block = long(b.padded_height) * base.x_row;
   base.w_block = long(b.in_blocks) * g.kernel_h * g.kernel_w * channel_block * channel_block;
@@ -202,7 +273,7 @@ inline void direct_conv_forward(const BlockedConv& b, int batch, const float* pa
   // order keeps one image while the weights cycle, right while all weights fit
   // in L2 (2 MB a core); beyond that (256 channels and up) block-pair-major
   // order keeps one pair's weights while the images stream.
-  const bool weights_major = b.packed_weights() * long(sizeof(float)) > (1l << 20);
+  const bool weights_major = b.packed_weights() * long(sizeof(Element)) > (1l << 20);
   const long items = long(batch) * groups * bands;
 #pragma omp parallel for schedule(static)
   for (long item = 0; item < items; ++item) {
@@ -214,7 +285,7 @@ inline void direct_conv_forward(const BlockedConv& b, int batch, const float* pa
     const int blocks = std::min(2, b.out_blocks - ob);
     const int oy = band * rows;
     const int band_rows = band + 1 == bands ? last_rows : rows;
-    Tile t = base;
+    Tile<Element> t = base;
     float bias_pair[2 * channel_block];
     if (bias) {
       // bias has Cout entries; the channel tail of the last block is zero.
@@ -231,12 +302,12 @@ inline void direct_conv_forward(const BlockedConv& b, int batch, const float* pa
       t.x = packed_x + long(n) * b.in_blocks * base.x_block + long(oy) * g.stride_h * base.x_row +
             long(ox) * g.stride_w * channel_block;
       t.y = packed_y + (long(n) * b.out_blocks + ob) * base.y_block + long(oy) * base.y_row + long(ox) * channel_block;
-      if (const TileKernel kernel = tile_kernel(blocks, band_rows, tile_columns)) {
+      if (const TileKernel<Operands> kernel = tile_kernel<Operands>(blocks, band_rows, tile_columns)) {
         kernel(t);
       } else {
-        const TileKernel row_kernel = tile_kernel(blocks, 1, tile_columns);
+        const TileKernel<Operands> row_kernel = tile_kernel<Operands>(blocks, 1, tile_columns);
         for (int r = 0; r < band_rows; ++r) {
-          Tile row = t;
+          Tile<Element> row = t;
           row.x += long(r) * g.stride_h * base.x_row;
           row.y += long(r) * base.y_row;
           row_kernel(row);
@@ -246,13 +317,28 @@ inline void direct_conv_forward(const BlockedConv& b, int batch, const float* pa
   }
 }
 
-#else
-
-inline void direct_conv_forward(const BlockedConv& b, int batch, const float* packed_x, const float* packed_w,
-                                const float* bias, float* packed_y) {
-  direct_conv_forward_scalar(b, batch, packed_x, packed_w, bias, packed_y);
-}
+}  // namespace direct
 
 #endif
+
+// See direct_conv_forward_scalar for the operands.
+inline void direct_conv_forward(const BlockedConv& b, int batch, const float* packed_x, const float* packed_w,
+                                const float* bias, float* packed_y) {
+#if defined(__AVX512F__)
+  direct::forward<direct::FloatOperands>(b, batch, packed_x, packed_w, bias, packed_y);
+#else
+  direct_conv_forward_scalar(b, batch, packed_x, packed_w, bias, packed_y);
+#endif
+}
+
+// See direct_conv_forward_bf16_scalar for the operands.
+inline void direct_conv_forward_bf16(const BlockedConv& b, int batch, const bf16_bits* packed_x,
+                                     const bf16_bits* packed_w, const float* bias, float* packed_y) {
+#if defined(__AVX512BF16__)
+  direct::forward<direct::Bf16Operands>(b, batch, packed_x, packed_w, bias, packed_y);
+#else
+  direct_conv_forward_bf16_scalar(b, batch, packed_x, packed_w, bias, packed_y);
+#endif
+}
 
 }  // namespace laminar::cpu_detail
