@@ -97,6 +97,39 @@ double relative_norm(const std::vector<float>& a, const std::vector<float>& b) {
   return std::sqrt(difference / std::max(scale, 1e-300));
 }
 
+// The vdpbf16ps passes, called directly: bf16_kernels() picks them on AMD
+// cores only, but they run (and must be right) wherever AVX-512 BF16 exists.
+void check_dot_product_passes(const ConvGeometry& g, int batch) {
+  CAPTURE(g.in_channels);
+  CAPTURE(g.out_channels);
+  CAPTURE(g.height);
+  CAPTURE(g.kernel_h);
+  CAPTURE(batch);
+  const long in = long(batch) * g.in_channels * g.in_pixels(), out = long(batch) * g.out_channels * g.out_pixels();
+  const auto x = random_values(in, 5), dy = random_values(out, 6), w = random_values(g.out_channels * g.patch(), 7),
+             bias = random_values(g.out_channels, 8);
+  const auto xr = rounded(x), dyr = rounded(dy), wr = rounded(w);
+  Workspace<cpu> ws, reference_ws;
+
+  std::vector<float> y(static_cast<std::size_t>(out)), y_rounded(y.size());
+  cpu_detail::dot_product_conv2d_forward(g, batch, x.data(), w.data(), bias.data(), y.data(), ws);
+  cpu_detail::im2col_conv_forward(g, batch, xr.data(), wr.data(), bias.data(), y_rounded.data(), reference_ws);
+  CHECK(relative_difference(y, y_rounded) < 1e-5);
+
+  std::vector<float> dx(static_cast<std::size_t>(in)), dx_rounded(dx.size());
+  cpu_detail::dot_product_conv2d_backward_data(g, batch, dy.data(), w.data(), dx.data(), ws);
+  cpu_detail::im2col_conv_backward_data(g, batch, dyr.data(), wr.data(), dx_rounded.data(), reference_ws);
+  CHECK(relative_difference(dx, dx_rounded) < 1e-5);
+
+  std::vector<float> dw(w.size()), dw_rounded(w.size()), db(bias.size()), db_float(bias.size()), unused(w.size());
+  cpu_detail::dot_product_conv2d_backward_weights(g, batch, x.data(), dy.data(), dw.data(), db.data(), ws);
+  cpu_detail::im2col_conv_backward_weights(g, batch, xr.data(), dyr.data(), dw_rounded.data(),
+                                           static_cast<float*>(nullptr), reference_ws);
+  cpu_detail::im2col_conv_backward_weights(g, batch, x.data(), dy.data(), unused.data(), db_float.data(), reference_ws);
+  CHECK(relative_difference(dw, dw_rounded) < 1e-5);
+  CHECK(relative_difference(db, db_float) < 1e-5);
+}
+
 template <class M>
 std::vector<float> forward_of(M& model, const std::vector<float>& input, int batch) {
   using Net = typename M::network;
@@ -141,6 +174,14 @@ TEST_CASE("bf16 convolutions equal float convolutions of the rounded operands of
   check_bf16_passes(convolution(33, 15, 15, 20, 5, 1, 2), 1);
   check_bf16_passes(convolution(16, 32, 32, 32, 3, 2, 1), 3);   // strided
   check_bf16_passes(convolution(16, 16, 16, 32, 1, 2, 0), 2);   // strided 1x1 shortcut
+}
+
+TEST_CASE("the vdpbf16ps convolution passes equal float convolutions of the rounded operands") {
+  check_dot_product_passes(convolution(64, 32, 32, 64, 3, 1, 1), 2);
+  check_dot_product_passes(convolution(24, 31, 31, 64, 3, 1, 0), 3);
+  check_dot_product_passes(convolution(20, 7, 9, 33, 3, 1, 1), 5);
+  check_dot_product_passes(convolution(3, 32, 32, 24, 2, 1, 0), 1);
+  check_dot_product_passes(convolution(33, 15, 15, 20, 5, 1, 2), 1);
 }
 
 TEST_CASE("a bf16 model keeps float tensors and the float model's parameter names") {
