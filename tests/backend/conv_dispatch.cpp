@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <vector>
 
 #include "support/convolution.hpp"
@@ -122,4 +124,69 @@ TEST_CASE("a float network through the cpu convolutions matches the same network
     }
     CHECK(difference <= 1e-4 * std::max(scale, 1.0));
   }
+}
+
+namespace {
+
+// The ReLU epilogue writes exactly what a ReLU pass after the convolution
+// would: x < 0 ? 0 : x per element, a NaN kept (one NaN input poisons the sums
+// of its windows).
+template <class T>
+void check_relu_epilogue(const ConvGeometry& g, int batch, Arithmetic arithmetic) {
+  CAPTURE(g.in_channels);
+  CAPTURE(g.out_channels);
+  CAPTURE(g.kernel_h);
+  CAPTURE(batch);
+  const long in = long(batch) * g.in_channels * g.in_pixels(), out = long(batch) * g.out_channels * g.out_pixels();
+  const auto xf = random_values(in, 8), wf = random_values(g.out_channels * g.patch(), 9),
+             bf = random_values(g.out_channels, 10);
+  std::vector<T> x(xf.begin(), xf.end()), w(wf.begin(), wf.end()), bias(bf.begin(), bf.end());
+  x[std::size_t(in / 2)] = std::numeric_limits<T>::quiet_NaN();
+  Workspace<cpu> ws;
+  std::vector<T> plain(static_cast<std::size_t>(out)), fused(plain.size());
+  ops<cpu>::conv2d_forward(g, batch, x.data(), w.data(), bias.data(), plain.data(), ws, arithmetic);
+  ops<cpu>::conv2d_forward(g, batch, x.data(), w.data(), bias.data(), fused.data(), ws, arithmetic, ConvEpilogue::relu);
+  long nans = 0, zeros = 0, mismatches = 0;
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    if (std::isnan(plain[i])) {
+      nans += std::isnan(fused[i]);
+      continue;
+    }
+    const T expected = plain[i] < T(0) ? T(0) : plain[i];
+    zeros += expected == T(0);
+    mismatches += std::memcmp(&expected, &fused[i], sizeof(T)) != 0;
+  }
+  CHECK(mismatches == 0);
+  CHECK(zeros > 0);
+  CHECK(nans == std::count_if(plain.begin(), plain.end(), [](T v) { return std::isnan(v); }));
+  CHECK(nans > 0);
+}
+
+}  // namespace
+
+TEST_CASE("the relu epilogue of every convolution path equals relu applied after it") {
+  check_relu_epilogue<float>(convolution(20, 9, 11, 33, 3, 1, 1), 3, Arithmetic::native);   // direct kernels
+  check_relu_epilogue<float>(convolution(16, 16, 16, 32, 3, 2, 1), 2, Arithmetic::native);  // strided
+  check_relu_epilogue<float>(convolution(24, 15, 15, 64, 3, 1, 1), 1, Arithmetic::bf16);
+  check_relu_epilogue<double>(convolution(20, 9, 11, 33, 3, 1, 1), 3, Arithmetic::native);  // im2col
+  check_relu_epilogue<double>(convolution(8, 6, 6, 4, 1, 1, 0), 2, Arithmetic::native);     // pointwise im2col
+}
+
+TEST_CASE("the scalar direct kernel applies the relu epilogue as the vector kernel does") {
+  const ConvGeometry g = convolution(20, 9, 11, 33, 3, 1, 1);
+  const cpu_detail::BlockedConv b(g);
+  const int batch = 2;
+  const auto x = random_values(long(batch) * g.in_channels * g.in_pixels(), 11),
+             w = random_values(g.out_channels * g.patch(), 12);
+  std::vector<float> packed_x(std::size_t(batch * b.input_image())), packed_w(std::size_t(b.packed_weights()));
+  cpu_detail::pack_input(b, batch, x.data(), packed_x.data());
+  cpu_detail::pack_forward_weights(b, w.data(), packed_w.data());
+  std::vector<float> vector(std::size_t(batch * b.output_image())), scalar(vector.size());
+  cpu_detail::direct_conv_forward(b, batch, packed_x.data(), packed_w.data(), nullptr, vector.data(),
+                                  ConvEpilogue::relu);
+  cpu_detail::direct_conv_forward_scalar(b, batch, packed_x.data(), packed_w.data(), nullptr, scalar.data(),
+                                         ConvEpilogue::relu);
+  CHECK(relative_difference(vector, scalar) < 1e-5);
+  CHECK(*std::min_element(vector.begin(), vector.end()) == 0.0f);
+  CHECK(*std::min_element(scalar.begin(), scalar.end()) == 0.0f);
 }

@@ -194,8 +194,11 @@ struct NormalizationFusion {
       // weight (Cout, Cin*KH*KW): one channel per output row.
       ops<B>::eval(weight, 1, C, geometry.patch(), in(convolution_.weight.value()) * norm_.scale());
       ops<B>::eval(bias, 1, C, 1, norm_.affine(convolution_.bias.value()));
-      ops<B>::conv2d_forward(geometry, batch, x, weight, bias, y, ctx.workspace, ctx.arithmetic);
-      if constexpr (has_activation)
+      // ReLU is applied as the convolution writes y; other activations take a pass.
+      constexpr bool relu = std::is_same_v<Function, activation::Relu>;
+      ops<B>::conv2d_forward(geometry, batch, x, weight, bias, y, ctx.workspace, ctx.arithmetic,
+                             relu ? ConvEpilogue::relu : ConvEpilogue::none);
+      if constexpr (has_activation && !relu)
         ops<B>::eval(y, long(batch) * Mid::size, map(activation::Value<Function>{}, in(y)));
     }
 

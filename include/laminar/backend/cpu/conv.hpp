@@ -77,7 +77,7 @@ void col2im_add(const ConvGeometry& g, const T* col, T* dx /* (C, H, W) */) {
 // y (N, Cout, OH, OW) = conv(x (N, Cin, H, W), w (Cout, Cin*KH*KW)) + bias (Cout)
 template <class T>
 void im2col_conv_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y,
-                         Workspace<cpu>& ws) {
+                         Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none) {
   const long K = g.patch(), P = g.out_pixels();
   const bool pointwise = g.is_pointwise();
   T* cols = pointwise ? nullptr : ws.get<T>(std::size_t(omp_get_max_threads()) * K * P);
@@ -95,6 +95,8 @@ void im2col_conv_forward(const ConvGeometry& g, int batch, const T* x, const T* 
       if (bias)
         for (int c = 0; c < g.out_channels; ++c)
           for (long p = 0; p < P; ++p) yn[c * P + p] += bias[c];
+      if (epilogue == ConvEpilogue::relu)
+        for (long i = 0; i < g.out_channels * P; ++i) yn[i] = yn[i] < T(0) ? T(0) : yn[i];
     }
   }
 }
@@ -175,14 +177,14 @@ void im2col_conv_backward_weights(const ConvGeometry& g, int batch, const T* x, 
 // layout kept end to end would not need.
 template <class T>
 void direct_conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y,
-                           Workspace<cpu>& ws) {
+                           Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none) {
   const BlockedConv b(g);
   T* packed_x = ws.get<T>(std::size_t(batch) * (b.input_image() + b.output_image()) + b.packed_weights());
   T* packed_y = packed_x + long(batch) * b.input_image();
   T* packed_w = packed_y + long(batch) * b.output_image();
   pack_input(b, batch, x, packed_x);
   pack_forward_weights(b, w, packed_w);
-  direct_conv_forward(b, batch, packed_x, packed_w, bias, packed_y);
+  direct_conv_forward(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
   unpack_output(b, batch, packed_y, y);
 }
 
@@ -242,10 +244,11 @@ inline bool use_direct_conv(const ConvGeometry& g, ConvPass pass) {
 
 // The convolution of float or double operands in their own precision.
 template <class T>
-void conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y, Workspace<cpu>& ws) {
+void conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y, Workspace<cpu>& ws,
+                    ConvEpilogue epilogue = ConvEpilogue::none) {
   if constexpr (direct_conv_available<T>)
-    if (use_direct_conv(g, ConvPass::forward)) return direct_conv2d_forward(g, batch, x, w, bias, y, ws);
-  im2col_conv_forward(g, batch, x, w, bias, y, ws);
+    if (use_direct_conv(g, ConvPass::forward)) return direct_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
+  im2col_conv_forward(g, batch, x, w, bias, y, ws, epilogue);
 }
 
 template <class T>
@@ -316,7 +319,8 @@ inline void sum_channels(int batch, int channels, long pixels, const float* dy, 
 // The vdpbf16ps passes: bf16 blocked operands in the workspace (slot 0),
 // float results.
 inline void dot_product_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w,
-                                       const float* bias, float* y, Workspace<cpu>& ws) {
+                                       const float* bias, float* y, Workspace<cpu>& ws,
+                                       ConvEpilogue epilogue = ConvEpilogue::none) {
   const BlockedConv b(g);
   const long input = long(batch) * b.input_image(), output = long(batch) * b.output_image();
   auto* packed_y = ws.get<float>(std::size_t(output) + std::size_t(input + b.packed_weights() + 1) / 2);
@@ -324,7 +328,7 @@ inline void dot_product_conv2d_forward(const ConvGeometry& g, int batch, const f
   bf16_bits* packed_w = packed_x + input;
   pack_input_bf16(b, batch, x, packed_x);
   pack_forward_weights_bf16(b, w, packed_w);
-  direct_conv_forward_bf16(b, batch, packed_x, packed_w, bias, packed_y);
+  direct_conv_forward_bf16(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
   unpack_output(b, batch, packed_y, y);
 }
 
@@ -360,14 +364,14 @@ inline void dot_product_conv2d_backward_weights(const ConvGeometry& g, int batch
 // gradient and LAMINAR_CONV=im2col), the pass runs in float on copies of its
 // operands rounded to bf16 (workspace slot 1).
 inline void bf16_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias,
-                                float* y, Workspace<cpu>& ws) {
+                                float* y, Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none) {
   if (bf16_kernels() == Bf16Kernels::dot_product && use_direct_conv(g, ConvPass::forward))
-    return dot_product_conv2d_forward(g, batch, x, w, bias, y, ws);
+    return dot_product_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
   const long nx = long(batch) * g.in_channels * g.in_pixels(), nw = long(g.out_channels) * g.patch();
   float* rounded = ws.get<float>(std::size_t(nx + nw), 1);
   round_all_to_bf16(x, nx, rounded);
   round_all_to_bf16(w, nw, rounded + nx);
-  conv2d_forward(g, batch, rounded, rounded + nx, bias, y, ws);
+  conv2d_forward(g, batch, rounded, rounded + nx, bias, y, ws, epilogue);
 }
 
 inline void bf16_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,

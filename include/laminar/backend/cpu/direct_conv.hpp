@@ -32,7 +32,7 @@ inline float operand_value(bf16_bits value) { return from_bf16(value); }
 // 16); the sums are float for either Element.
 template <class Element>
 void forward_scalar(const BlockedConv& b, int batch, const Element* packed_x, const Element* packed_w,
-                    const float* bias, float* packed_y) {
+                    const float* bias, float* packed_y, ConvEpilogue epilogue) {
   const ConvGeometry& g = b.g;
   const long x_row = long(b.padded_width) * channel_block;
   const long x_block = long(b.padded_height) * x_row;
@@ -62,6 +62,8 @@ void forward_scalar(const BlockedConv& b, int batch, const Element* packed_x, co
               }
           float* out = packed_y + ((long(n) * b.out_blocks + ob) * g.out_height + oy) * g.out_width * channel_block +
                        long(ox) * channel_block;
+          if (epilogue == ConvEpilogue::relu)
+            for (float& value : sum) value = value < 0.0f ? 0.0f : value;
           std::copy(sum, sum + channel_block, out);
         }
 }
@@ -70,16 +72,18 @@ void forward_scalar(const BlockedConv& b, int batch, const Element* packed_x, co
 
 // The reference the vector kernel is tested against; also the fallback.
 inline void direct_conv_forward_scalar(const BlockedConv& b, int batch, const float* packed_x, const float* packed_w,
-                                       const float* bias, float* packed_y) {
-  direct::forward_scalar(b, batch, packed_x, packed_w, bias, packed_y);
+                                       const float* bias, float* packed_y,
+                                       ConvEpilogue epilogue = ConvEpilogue::none) {
+  direct::forward_scalar(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
 }
 
 // The bf16 policy: packed_x from pack_input_bf16, packed_w from
 // pack_forward_weights_bf16 (or pack_transposed_weights_bf16), every product
 // of two bf16 values exact in float and summed in float.
 inline void direct_conv_forward_bf16_scalar(const BlockedConv& b, int batch, const bf16_bits* packed_x,
-                                            const bf16_bits* packed_w, const float* bias, float* packed_y) {
-  direct::forward_scalar(b, batch, packed_x, packed_w, bias, packed_y);
+                                            const bf16_bits* packed_w, const float* bias, float* packed_y,
+                                            ConvEpilogue epilogue = ConvEpilogue::none) {
+  direct::forward_scalar(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
 }
 
 #if defined(__AVX512F__)
@@ -100,6 +104,7 @@ struct Tile {
   long y_row, y_block;  // floats between output rows, output channel blocks
   int in_blocks, last_channels;  // real channels in the last input block: the zero tail is skipped
   int kernel_h, kernel_w, stride_h, stride_w;
+  bool relu;  // the epilogue: each sum becomes max(0, sum) as it is stored
 };
 
 // How forward_tile meets inputs with weights. A step takes `channels_per_step`
@@ -196,8 +201,12 @@ void forward_tile(const Tile<typename Operands::Element>& t) {
 #pragma GCC unroll 4
     for (int r = 0; r < Rows; ++r)
 #pragma GCC unroll 14
-      for (int c = 0; c < Columns; ++c)
-        _mm512_storeu_ps(t.y + j * t.y_block + r * t.y_row + c * channel_block, acc[j][r * Columns + c]);
+      for (int c = 0; c < Columns; ++c) {
+        // vmaxps returns its second operand when either is NaN: a NaN sum stays NaN.
+        const __m512 sum = acc[j][r * Columns + c];
+        _mm512_storeu_ps(t.y + j * t.y_block + r * t.y_row + c * channel_block,
+                         t.relu ? _mm512_max_ps(_mm512_setzero_ps(), sum) : sum);
+      }
 }
 
 // A tile holds at most 14 pixels: 2 blocks x 14 = 28 accumulators, leaving
@@ -243,7 +252,7 @@ TileKernel<Operands> tile_kernel(int blocks, int rows, int columns) {
 // rows, 3x3 whole).
 template <class Operands>
 void forward(const BlockedConv& b, int batch, const typename Operands::Element* packed_x,
-             const typename Operands::Element* packed_w, const float* bias, float* packed_y) {
+             const typename Operands::Element* packed_w, const float* bias, float* packed_y, ConvEpilogue epilogue) {
   using Element = typename Operands::Element;
   const ConvGeometry& g = b.g;
   const int width = g.out_width, height = g.out_height;
@@ -268,6 +277,7 @@ void forward(const BlockedConv& b, int batch, const typename Operands::Element* 
   base.kernel_w = g.kernel_w;
   base.stride_h = g.stride_h;
   base.stride_w = g.stride_w;
+  base.relu = epilogue == ConvEpilogue::relu;
 
   // Consecutive items of a thread share what stays in its cache. Image-major
   // order keeps one image while the weights cycle, right while all weights fit
@@ -323,21 +333,22 @@ void forward(const BlockedConv& b, int batch, const typename Operands::Element* 
 
 // See direct_conv_forward_scalar for the operands.
 inline void direct_conv_forward(const BlockedConv& b, int batch, const float* packed_x, const float* packed_w,
-                                const float* bias, float* packed_y) {
+                                const float* bias, float* packed_y, ConvEpilogue epilogue = ConvEpilogue::none) {
 #if defined(__AVX512F__)
-  direct::forward<direct::FloatOperands>(b, batch, packed_x, packed_w, bias, packed_y);
+  direct::forward<direct::FloatOperands>(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
 #else
-  direct_conv_forward_scalar(b, batch, packed_x, packed_w, bias, packed_y);
+  direct_conv_forward_scalar(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
 #endif
 }
 
 // See direct_conv_forward_bf16_scalar for the operands.
 inline void direct_conv_forward_bf16(const BlockedConv& b, int batch, const bf16_bits* packed_x,
-                                     const bf16_bits* packed_w, const float* bias, float* packed_y) {
+                                     const bf16_bits* packed_w, const float* bias, float* packed_y,
+                                     ConvEpilogue epilogue = ConvEpilogue::none) {
 #if defined(__AVX512BF16__)
-  direct::forward<direct::Bf16Operands>(b, batch, packed_x, packed_w, bias, packed_y);
+  direct::forward<direct::Bf16Operands>(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
 #else
-  direct_conv_forward_bf16_scalar(b, batch, packed_x, packed_w, bias, packed_y);
+  direct_conv_forward_bf16_scalar(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
 #endif
 }
 

@@ -298,13 +298,16 @@ struct ops<cpu> {
   }
 
   // y (N, Cout, OH, OW) = conv(x (N, Cin, H, W), w (Cout, Cin, KH, KW)) + bias (Cout).
-  // Arithmetic::bf16 (float only) multiplies the bf16 roundings of x and w.
+  // Arithmetic::bf16 (float only) multiplies the bf16 roundings of x and w; the
+  // epilogue is applied to y as it is written.
   template <class T>
   static void conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y,
-                             Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native) {
+                             Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native,
+                             ConvEpilogue epilogue = ConvEpilogue::none) {
     if constexpr (std::is_same_v<T, float>)
-      if (arithmetic == Arithmetic::bf16) return cpu_detail::bf16_conv2d_forward(g, batch, x, w, bias, y, ws);
-    cpu_detail::conv2d_forward(g, batch, x, w, bias, y, ws);
+      if (arithmetic == Arithmetic::bf16)
+        return cpu_detail::bf16_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
+    cpu_detail::conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
   }
 
   // dx (N, Cin, H, W) = conv^T(dy, w)
