@@ -1,14 +1,15 @@
-// The fusion rewrite (net/fuse.hpp) and the fused ops (layers/fused.hpp): the
-// fused list of known nets, checked on the types; the fused model against the
-// unfused reference (same parameters, copied by name) in double and float, in
-// training and evaluation mode; parameter and layer names unchanged; and the
-// fused ops' gradients against finite differences.
+// The fusion rewrite (net/fuse.hpp) and the fused ops (layers/fused.hpp,
+// net/residual_act.hpp): the fused list of known nets, checked on the types;
+// the fused model against the unfused reference (same parameters, copied by
+// name) in double and float, in training and evaluation mode; parameter and
+// layer names unchanged; and the fused ops' gradients against finite differences.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -61,9 +62,9 @@ TEST_CASE("a ResNet block's branch is rewritten inside the residual") {
   using Fused = fused_list<Conv<3, 3, 16>, Bn, ReLU, Block, ReLU, Down, ReLU, GlobalAvgPool, Dense<10>>;
   using Expected =
       type_list<ConvBnAct<Conv<3, 3, 16>, Bn, ReLU>,
-                Residual<ConvBnAct<Conv<3, 3, 16>, Bn, ReLU>, ConvBn<Conv<3, 3, 16>, Bn>>, ReLU,
-                Residual<ConvBnAct<Conv<3, 3, 32, 2>, Bn, ReLU>, ConvBn<Conv<3, 3, 32>, Bn>>, ReLU, GlobalAvgPool,
-                Dense<10>>;
+                ResidualAct<Residual<ConvBnAct<Conv<3, 3, 16>, Bn, ReLU>, ConvBn<Conv<3, 3, 16>, Bn>>, ReLU>,
+                ResidualAct<Residual<ConvBnAct<Conv<3, 3, 32, 2>, Bn, ReLU>, ConvBn<Conv<3, 3, 32>, Bn>>, ReLU>,
+                GlobalAvgPool, Dense<10>>;
   CHECK(std::is_same_v<Fused, Expected>);
   // The fused block keeps the block's name, shape, shortcut and parameter count.
   using In = Shape<16, 8, 8>;
@@ -157,14 +158,53 @@ using Mixed = Sequential<Input<3, 6, 6>,
 static_assert(std::is_same_v<Mixed<3>::plan,
                              type_list<ConvBnAct<Conv<3, 3, 3>, BatchNorm, ReLU>, MaxPool<2>, BnAct<BatchNorm, GELU>,
                                        ConvBn<Conv<3, 3, 3>, BatchNorm>,
-                                       Residual<ConvBnAct<Conv<3, 3, 3>, BatchNorm, ReLU>,
-                                                ConvBn<Conv<3, 3, 3>, BatchNorm>>,
-                                       ReLU, Flatten, Dense<4>>>);
+                                       ResidualAct<Residual<ConvBnAct<Conv<3, 3, 3>, BatchNorm, ReLU>,
+                                                            ConvBn<Conv<3, 3, 3>, BatchNorm>>,
+                                                   ReLU>,
+                                       Flatten, Dense<4>>>);
 
-// The biases of Mixed's convolutions, each straight in front of a BatchNorm:
-// in training mode their gradient is zero in exact arithmetic (the batch mean
-// takes any shift away), so both models leave only rounding there.
-const std::vector<std::string> biases_before_batch_norm{"1.bias", "7.bias", "9.1.bias", "9.4.bias"};
+// A small ResNet: a stem, an identity block and a strided projection block each
+// followed by ReLU (the sum is not kept), then an identity block followed by
+// GELU and a channel-widening projection block followed by ELU (both keep the
+// sum; ELU's derivative reads its input and its output).
+template <int Width>
+using SmallResnet = Sequential<Input<3, 6, 6>,
+                               Conv<3, 3, Width>, BatchNorm, ReLU,                                   // 1-3
+                               Residual<Conv<3, 3, Width>, BatchNorm, ReLU, Conv<3, 3, Width>, BatchNorm>,
+                               ReLU,                                                                 // 4-5
+                               Residual<Conv<3, 3, 2 * Width, 2>, BatchNorm, ReLU, Conv<3, 3, 2 * Width>, BatchNorm>,
+                               ReLU,                                                                 // 6-7: 3 x 3
+                               Residual<Conv<3, 3, 2 * Width>, BatchNorm>, GELU,                     // 8-9
+                               Residual<Conv<1, 1, 2 * Width + 1>, BatchNorm>, ELU,                  // 10-11
+                               Flatten, Dense<4>>;
+
+static_assert(std::is_same_v<SmallResnet<3>::plan,
+                             type_list<ConvBnAct<Conv<3, 3, 3>, BatchNorm, ReLU>,
+                                       ResidualAct<Residual<ConvBnAct<Conv<3, 3, 3>, BatchNorm, ReLU>,
+                                                            ConvBn<Conv<3, 3, 3>, BatchNorm>>,
+                                                   ReLU>,
+                                       ResidualAct<Residual<ConvBnAct<Conv<3, 3, 6, 2>, BatchNorm, ReLU>,
+                                                            ConvBn<Conv<3, 3, 6>, BatchNorm>>,
+                                                   ReLU>,
+                                       ResidualAct<Residual<ConvBn<Conv<3, 3, 6>, BatchNorm>>, GELU>,
+                                       ResidualAct<Residual<ConvBn<Conv<1, 1, 7>, BatchNorm>>, ELU>, Flatten,
+                                       Dense<4>>>);
+
+// The biases of a net's convolutions that sit straight in front of a
+// BatchNorm: in training mode their gradient is zero in exact arithmetic (the
+// batch mean takes any shift away), so both models leave only rounding there.
+template <class Net>
+struct BiasesBeforeBatchNorm;
+template <int Width>
+struct BiasesBeforeBatchNorm<Mixed<Width>> {
+  static inline const std::vector<std::string> names{"1.bias", "7.bias", "9.1.bias", "9.4.bias"};
+};
+template <int Width>
+struct BiasesBeforeBatchNorm<SmallResnet<Width>> {
+  // Not the projection shortcuts' biases ("6.shortcut.bias"): no BatchNorm follows them.
+  static inline const std::vector<std::string> names{"1.bias",   "4.1.bias", "4.4.bias", "6.1.bias",
+                                                     "6.4.bias", "8.1.bias", "10.1.bias"};
+};
 
 // The largest difference over the largest reference magnitude of a tensor: a
 // normwise relative error, which stays meaningful where single elements cancel to
@@ -279,7 +319,7 @@ struct Pair {
       if (!p.parameter->trainable()) continue;
       CAPTURE(p.name);
       const auto& r = parameter(reference, p.name);
-      const bool zero = fused.training() && std::ranges::count(biases_before_batch_norm, p.name) == 1;
+      const bool zero = fused.training() && std::ranges::count(BiasesBeforeBatchNorm<Net>::names, p.name) == 1;
       if (zero) {
         // Rounding only: below the tolerance relative to the same layer's weight gradient.
         const std::string weight = p.name.substr(0, p.name.size() - 4) + "weight";
@@ -298,20 +338,20 @@ struct Pair {
   static std::vector<T> converted(const std::vector<double>& v) { return {v.begin(), v.end()}; }
 };
 
-template <class T, int Width>
+template <class T, int Width, template <int> class Net = Mixed>
 void check_training(int batch) {
   CAPTURE(Width);
   CAPTURE(batch);
-  Pair<Mixed<Width>, T> pair(7);
+  Pair<Net<Width>, T> pair(7);
   pair.train(true);
   pair.check_step(batch, 11);
 }
 
-template <class T, int Width>
+template <class T, int Width, template <int> class Net = Mixed>
 void check_eval(int batch) {
   CAPTURE(Width);
   CAPTURE(batch);
-  Pair<Mixed<Width>, T> pair(7);
+  Pair<Net<Width>, T> pair(7);
   pair.move_running_statistics(4);
   pair.train(false);
   pair.check_step(batch, 13);
@@ -371,6 +411,210 @@ TEST_CASE("in eval mode in float the fused model's output and gradients equal th
     check_eval<float, 3>(batch);
     check_eval<float, 20>(batch);
   }
+}
+
+TEST_CASE("fused and unfused small ResNets name the same parameters in the same order") {
+  const Pair<SmallResnet<3>, double> pair(1);
+  std::vector<std::string> fused, reference;
+  for (const auto& p : pair.fused.parameters()) fused.push_back(p.name);
+  for (const auto& p : pair.reference.parameters()) reference.push_back(p.name);
+  CHECK(fused == reference);
+  const auto norm = [](const std::string& at) {
+    return std::vector<std::string>{at + "gamma", at + "beta", at + "running_mean", at + "running_var"};
+  };
+  std::vector<std::string> expected{"1.weight", "1.bias"};
+  const auto append = [&](const std::vector<std::string>& names) {
+    expected.insert(expected.end(), names.begin(), names.end());
+  };
+  append(norm("2."));
+  append({"4.1.weight", "4.1.bias"});
+  append(norm("4.2."));
+  append({"4.4.weight", "4.4.bias"});
+  append(norm("4.5."));
+  append({"6.1.weight", "6.1.bias"});
+  append(norm("6.2."));
+  append({"6.4.weight", "6.4.bias"});
+  append(norm("6.5."));
+  append({"6.shortcut.weight", "6.shortcut.bias", "8.1.weight", "8.1.bias"});
+  append(norm("8.2."));
+  append({"10.1.weight", "10.1.bias"});
+  append(norm("10.2."));
+  append({"10.shortcut.weight", "10.shortcut.bias", "13.weight", "13.bias"});
+  CHECK(fused == expected);
+  CHECK(Model<SmallResnet<3>, cpu, double>::layer_names() ==
+        Model<Unfused<SmallResnet<3>>, cpu, double>::layer_names());
+}
+
+TEST_CASE("in training mode in double a small ResNet's fused blocks and activations equal the unfused layers") {
+  for (const int batch : {1, 3}) {
+    check_training<double, 3, SmallResnet>(batch);
+    check_training<double, 8, SmallResnet>(batch);
+  }
+}
+
+TEST_CASE("in eval mode in double a small ResNet's fused blocks and activations equal the unfused layers") {
+  for (const int batch : {1, 3}) {
+    check_eval<double, 3, SmallResnet>(batch);
+    check_eval<double, 8, SmallResnet>(batch);
+  }
+}
+
+TEST_CASE("in training mode in float a small ResNet's fused blocks and activations equal the unfused layers") {
+  for (const int batch : {1, 3}) check_training<float, 8, SmallResnet>(batch);
+}
+
+TEST_CASE("in eval mode in float a small ResNet's fused blocks and activations equal the unfused layers") {
+  for (const int batch : {1, 3}) check_eval<float, 8, SmallResnet>(batch);
+}
+
+TEST_CASE("a non-finite output of a residual block and its activation is reported at the activation's position") {
+  using Net = Sequential<Input<1, 4, 4>, Residual<Conv<3, 3, 1>>, ReLU, Flatten, Dense<2>>;
+  Model<Net, cpu, double> model;
+  std::vector<double> x(16, 1.0);
+  x[5] = std::nan("");
+  model.forward({x.data(), 1});
+  CHECK(model.first_non_finite() == "the output of layer 2 (Residual<Conv<3,3,1>>+ReLU)");
+}
+
+// --- a residual block and the activation after it ------------------------------------
+
+TEST_CASE("a basic block followed by ReLU runs as one op over both positions that keeps no sum") {
+  using Block = Residual<Conv<3, 3, 16>, Bn, ReLU, Conv<3, 3, 16>, Bn>;
+  using Op = ResidualAct<Residual<ConvBnAct<Conv<3, 3, 16>, Bn, ReLU>, ConvBn<Conv<3, 3, 16>, Bn>>, ReLU>;
+  CHECK(std::is_same_v<fused_list<Block, ReLU>, type_list<Op>>);
+  static_assert(fused_spans<Block, ReLU, Dense<10>> == std::array<int, 2>{2, 1});
+  CHECK(!Op::keeps_sum);
+  CHECK(Op::name() == "Residual<Conv<3,3,16>,BatchNorm,ReLU,Conv<3,3,16>,BatchNorm>+ReLU");
+  CHECK(Op::part_names() == std::vector<std::string>{Block::name(), "ReLU"});
+  using In = Shape<16, 8, 8>;
+  CHECK(std::is_same_v<decltype(Op::output_shape<In>()), In>);
+  CHECK(Op::parameter_count<In> == Block::parameter_count<In>);
+  CHECK(Op::flops<In> == Block::flops<In> + ReLU::flops<In>);
+}
+
+TEST_CASE("a projection block followed by ReLU fuses with its shortcut, parameters and work unchanged") {
+  using Down = Residual<Conv<3, 3, 32, 2>, Bn, ReLU, Conv<3, 3, 32>, Bn>;
+  using Op = ResidualAct<Residual<ConvBnAct<Conv<3, 3, 32, 2>, Bn, ReLU>, ConvBn<Conv<3, 3, 32>, Bn>>, ReLU>;
+  CHECK(std::is_same_v<fused_list<Conv<3, 3, 16>, Down, ReLU, GlobalAvgPool>,
+                       type_list<Conv<3, 3, 16>, Op, GlobalAvgPool>>);
+  using In = Shape<16, 8, 8>;
+  using Out = Shape<32, 4, 4>;
+  CHECK(std::is_same_v<decltype(Op::output_shape<In>()), Out>);
+  CHECK(std::is_same_v<Op::Block::Projection<In>, Conv<1, 1, 32, 2, valid>>);
+  // 32*16*9 + 32 + 2*32 + 32*32*9 + 32 + 2*32 + (32*16 + 32) for the shortcut
+  CHECK(Op::parameter_count<In> == 14560);
+  CHECK(Op::parameter_count<In> == Down::parameter_count<In> + ReLU::parameter_count<Out>);
+  CHECK(Op::flops<In> == Down::flops<In> + ReLU::flops<Out>);
+  CHECK(ReLU::flops<Out> == 512);
+}
+
+TEST_CASE("a residual block not followed by an activation stays a residual") {
+  using Block = Residual<Conv<3, 3, 4>, Bn>;
+  using Fused = Residual<ConvBn<Conv<3, 3, 4>, Bn>>;
+  CHECK(std::is_same_v<fused_list<Block>, type_list<Fused>>);
+  CHECK(std::is_same_v<fused_list<Block, MaxPool<2>, ReLU>, type_list<Fused, MaxPool<2>, ReLU>>);
+  CHECK(std::is_same_v<fused_list<Block, Dropout<0.5>, ReLU>, type_list<Fused, Dropout<0.5>, ReLU>>);
+  CHECK(std::is_same_v<fused_list<Block, Bn, ReLU>, type_list<Fused, BnAct<Bn, ReLU>>>);
+  CHECK(std::is_same_v<fused_list<ReLU, Block>, type_list<ReLU, Fused>>);
+}
+
+TEST_CASE("a residual block followed by GELU fuses and keeps the sum that GELU's derivative reads") {
+  using Block = Residual<Conv<3, 3, 4>, Bn>;
+  using Op = ResidualAct<Residual<ConvBn<Conv<3, 3, 4>, Bn>>, GELU>;
+  CHECK(std::is_same_v<fused_list<Block, GELU>, type_list<Op>>);
+  CHECK(Op::keeps_sum);
+  CHECK(Op::name() == "Residual<Conv<3,3,4>,BatchNorm>+GELU");
+  // The same decision for every activation: the sum is dropped only where the
+  // derivative is written in the output alone.
+  CHECK(ResidualAct<Block, LeakyReLU>::keeps_sum);
+  CHECK(ResidualAct<Block, ELU>::keeps_sum);
+  CHECK(ResidualAct<Block, SELU>::keeps_sum);
+  CHECK(!ResidualAct<Block, Sigmoid>::keeps_sum);
+  CHECK(!ResidualAct<Block, Tanh>::keeps_sum);
+}
+
+TEST_CASE("the activations declaring a derivative from the output give it whatever input is passed") {
+  const auto independent_of_input = []<class F>(F*) {
+    for (const double x : {-3.0, -0.5, 0.0, 0.25, 2.0}) {
+      const double y = F::value(x);
+      for (const double other : {-7.0, 0.0, 3.5, std::nan("")}) CHECK(F::derivative(other, y) == F::derivative(x, y));
+    }
+  };
+  static_assert(activation::derivative_from_output<activation::Relu>);
+  static_assert(activation::derivative_from_output<activation::Sigmoid>);
+  static_assert(activation::derivative_from_output<activation::Tanh>);
+  independent_of_input(static_cast<activation::Relu*>(nullptr));
+  independent_of_input(static_cast<activation::Sigmoid*>(nullptr));
+  independent_of_input(static_cast<activation::Tanh*>(nullptr));
+  // The others read x: given the output of x = 1, another x changes the derivative.
+  const auto reads_input = []<class F>(F*) {
+    const double y = F::value(1.0);
+    CHECK(F::derivative(-1.0, y) != F::derivative(1.0, y));
+  };
+  static_assert(!activation::derivative_from_output<activation::LeakyRelu<0.01>>);
+  static_assert(!activation::derivative_from_output<activation::Elu<1.0>>);
+  static_assert(!activation::derivative_from_output<activation::Selu>);
+  static_assert(!activation::derivative_from_output<activation::Gelu>);
+  reads_input(static_cast<activation::LeakyRelu<0.01>*>(nullptr));
+  reads_input(static_cast<activation::Elu<1.0>*>(nullptr));
+  reads_input(static_cast<activation::Selu*>(nullptr));
+  reads_input(static_cast<activation::Gelu*>(nullptr));
+}
+
+TEST_CASE("a residual block inside a branch fuses with the activation after it there") {
+  using Inner = Residual<Conv<3, 3, 2>>;
+  using Outer = Residual<Inner, Tanh>;
+  CHECK(std::is_same_v<fused_list<Outer, Sigmoid>,
+                       type_list<ResidualAct<Residual<ResidualAct<Inner, Tanh>>, Sigmoid>>>);
+  CHECK(Residual<ResidualAct<Inner, Tanh>>::name() == Outer::name());
+  using Net = Sequential<Input<2, 3, 3>, Outer, Sigmoid>;
+  CHECK(fusion_plan<Net>() ==
+        "1-2         Residual<Residual<Conv<3,3,2>>,Tanh>+Sigmoid\n"
+        "  1.1-1.2   Residual<Conv<3,3,2>>+Tanh\n"
+        "    1.1.1   Conv<3,3,2>\n");
+}
+
+TEST_CASE("fusion_plan shows a residual block and its activation as one op with the branch nested") {
+  using Net = Sequential<Input<3, 8, 8>, Conv<3, 3, 4>, Bn, ReLU, Dropout<0.5>,
+                         Residual<Conv<3, 3, 4>, Bn, ReLU, Conv<3, 3, 4>, Bn>, ReLU, Flatten, Dense<10>>;
+  CHECK(fusion_plan<Net>() ==
+        "1-3         Conv<3,3,4>+BatchNorm+ReLU\n"
+        "4           Dropout<0.5>\n"
+        "5-6         Residual<Conv<3,3,4>,BatchNorm,ReLU,Conv<3,3,4>,BatchNorm>+ReLU\n"
+        "  5.1-5.3   Conv<3,3,4>+BatchNorm+ReLU\n"
+        "  5.4-5.5   Conv<3,3,4>+BatchNorm\n"
+        "7           Flatten\n"
+        "8           Dense<10>\n");
+}
+
+TEST_CASE("describe marks a residual block and its activation as one op and keeps the totals") {
+  using Net = Sequential<Input<3, 8, 8>, Conv<3, 3, 4>, Residual<Conv<3, 3, 8, 2>, Bn>, GELU, Flatten, Dense<2>>;
+  const std::string table = describe<Net>();
+  auto line = [&](const std::string& position) {
+    const std::size_t begin = table.find("\n" + position + " ") + 1;
+    return table.substr(begin, table.find('\n', begin) - begin);
+  };
+  CHECK(line("2").ends_with("  2-3 Residual<Conv<3,3,8,2>,BatchNorm>+GELU"));
+  CHECK(line("3").ends_with("  in 2-3"));
+  CHECK(line("2.1").ends_with("  2.1-2.2 Conv<3,3,8,2>+BatchNorm"));
+  CHECK(line("2.shortcut").ends_with("0.001"));  // 2 * 8 * 4 * 16 = 1024 FLOPs, run inside the block
+  CHECK(describe<Unfused<Net>>().find("in 2-3") == std::string::npos);
+  // The fused ops' costs add up to the layers' costs.
+  using Shapes = Net::shapes;
+  using Op = ResidualAct<Residual<ConvBn<Conv<3, 3, 8, 2>, Bn>>, GELU>;
+  using In = std::tuple_element_t<1, Shapes>;
+  CHECK(Op::flops<In> ==
+        Residual<Conv<3, 3, 8, 2>, Bn>::flops<In> + GELU::flops<std::tuple_element_t<2, Shapes>>);
+  CHECK(Op::parameter_count<In> == Residual<Conv<3, 3, 8, 2>, Bn>::parameter_count<In>);
+}
+
+TEST_CASE("the unfused reference runs a residual block and its activation as two layers") {
+  using Block = Residual<Conv<3, 3, 3>, BatchNorm, ReLU, Conv<3, 3, 3>, BatchNorm>;
+  using Reference = Model<Unfused<SmallResnet<3>>, cpu, double>::chain_type;
+  CHECK(std::is_same_v<std::tuple_element_t<3, Reference::layer_tuple>, Block::Layer<Shape<3, 6, 6>, double, cpu>>);
+  CHECK(std::is_same_v<std::tuple_element_t<4, Reference::layer_tuple>, ReLU::Layer<Shape<3, 6, 6>, double, cpu>>);
+  CHECK(Reference::depth == SmallResnet<3>::depth);
+  CHECK(Model<SmallResnet<3>, cpu, double>::chain_type::depth == 7);
 }
 
 TEST_CASE("running statistics after three training forwards are identical in the fused and unfused models") {
@@ -471,4 +715,18 @@ TEST_CASE("batch norm and tanh as one op has gradients matching finite differenc
   using Net = Sequential<Input<3, 3, 3>, BatchNorm, Tanh>;
   static_assert(std::is_same_v<Net::plan, type_list<BnAct<BatchNorm, Tanh>>>);
   gradient_check::require_gradients_match<Net>({.batch = 2, .seed = 6});
+}
+
+TEST_CASE("a residual block and sigmoid as one op has gradients matching finite differences") {
+  using Net = Sequential<Input<2, 4, 4>, Residual<Conv<3, 3, 2>, Tanh, Conv<3, 3, 2>>, Sigmoid>;
+  static_assert(
+      std::is_same_v<Net::plan, type_list<ResidualAct<Residual<Conv<3, 3, 2>, Tanh, Conv<3, 3, 2>>, Sigmoid>>>);
+  gradient_check::require_gradients_match<Net>({.batch = 2, .seed = 4});
+}
+
+TEST_CASE("a projection block and GELU as one op has gradients matching finite differences") {
+  using Net = Sequential<Input<2, 4, 4>, Residual<Conv<3, 3, 3, 2>, Tanh, Conv<3, 3, 3>>, GELU>;
+  static_assert(
+      std::is_same_v<Net::plan, type_list<ResidualAct<Residual<Conv<3, 3, 3, 2>, Tanh, Conv<3, 3, 3>>, GELU>>>);
+  gradient_check::require_gradients_match<Net>({.batch = 2, .seed = 4});
 }

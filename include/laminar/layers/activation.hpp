@@ -17,6 +17,7 @@ namespace activation {
 
 struct Relu {
   static constexpr const char* name = "ReLU";
+  static constexpr bool derivative_from_output = true;
   // NaN passes through (as in PyTorch), so a NaN upstream is not silently zeroed.
   template <class T>
   LAMINAR_HD static T value(T x) { return x < T(0) ? T(0) : x; }
@@ -146,6 +147,7 @@ struct Gelu {
 
 struct Sigmoid {
   static constexpr const char* name = "Sigmoid";
+  static constexpr bool derivative_from_output = true;
   template <class T>
   LAMINAR_HD static T value(T x) { return T(1) / (T(1) + std::exp(-x)); }
   template <class T>
@@ -154,11 +156,20 @@ struct Sigmoid {
 
 struct Tanh {
   static constexpr const char* name = "Tanh";
+  static constexpr bool derivative_from_output = true;
   template <class T>
   LAMINAR_HD static T value(T x) { return std::tanh(x); }
   template <class T>
   LAMINAR_HD static T derivative(T, T y) { return T(1) - y * y; }
 };
+
+// Whether F::derivative(x, y) reads y alone, so that a fused op may keep only
+// the output (ResidualAct). A function declares it beside a derivative written in
+// y; one whose derivative reads x (LeakyReLU, ELU, SELU, GELU) does not, even
+// where the sign of y would tell the same, so the declaration always describes
+// the code as written.
+template <class F>
+inline constexpr bool derivative_from_output = requires { requires F::derivative_from_output; };
 
 template <class F>
 struct Value {

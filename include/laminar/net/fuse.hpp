@@ -11,6 +11,7 @@
 #include "../layers/input.hpp"
 #include "chain.hpp"
 #include "residual.hpp"
+#include "residual_act.hpp"
 
 namespace laminar {
 
@@ -20,11 +21,12 @@ struct Sequential;
 namespace detail {
 
 // Greedy, left to right, first rule that matches:
-//   Conv, BatchNorm, activation  -> ConvBnAct
-//   Conv, BatchNorm              -> ConvBn
-//   BatchNorm, activation        -> BnAct   (airbench's conv - pool - BN - GELU)
-//   Residual<branch...>          -> Residual<fused branch...>
-//   anything else                -> itself
+//   Conv, BatchNorm, activation      -> ConvBnAct
+//   Conv, BatchNorm                  -> ConvBn
+//   BatchNorm, activation            -> BnAct   (airbench's conv - pool - BN - GELU)
+//   Residual<branch...>, activation  -> ResidualAct<Residual<fused branch...>, activation>
+//   Residual<branch...>              -> Residual<fused branch...>
+//   anything else                    -> itself
 // A more specialised pattern wins, so the three-layer rule beats the two-layer one.
 template <class Done, class... Rest>
 struct Fuse {
@@ -72,6 +74,11 @@ struct FuseInside<Residual<Layers...>> {
   using type = typename ResidualOf<typename Fuse<type_list<>, Layers...>::type>::type;
 };
 
+template <class... Done, class... Layers, class F, class... Rest>
+struct Fuse<type_list<Done...>, Residual<Layers...>, Activation<F>, Rest...>
+    : Fuse<type_list<Done..., ResidualAct<typename FuseInside<Residual<Layers...>>::type, Activation<F>>>,
+           Rest...> {};
+
 template <class In, class T, class B, class List>
 struct ChainOf;
 template <class In, class T, class B, class... Ops>
@@ -110,6 +117,10 @@ template <class Op>
 struct BranchOf {};
 template <class... Layers>
 struct BranchOf<Residual<Layers...>> {
+  using type = type_list<Layers...>;
+};
+template <class... Layers, class Act>
+struct BranchOf<ResidualAct<Residual<Layers...>, Act>> {
   using type = type_list<Layers...>;
 };
 

@@ -1,10 +1,12 @@
 // Residual<Layers...>: y = branch(x) + shortcut(x) (He et al. 2016). The shortcut
 // is the identity when the branch keeps the shape, and a 1x1 convolution with
 // the branch's stride (a projection, with bias) when it changes channels or size.
-// An activation after the sum is the next layer of the enclosing Sequential.
+// An activation after the sum is the next layer of the enclosing Sequential
+// (net/fuse.hpp runs the two as one op, ResidualAct in net/residual_act.hpp).
 #pragma once
 
 #include <type_traits>
+#include <utility>
 
 #include "../layers/conv.hpp"
 #include "chain.hpp"
@@ -80,19 +82,29 @@ struct Residual {
    public:
     void assign_streams(std::uint32_t& next) { branch_.assign_streams(next); }
 
-    void forward(Context<B>& ctx, const T* x, T* y, int batch) {
-      using namespace expr;
+    // Runs the branch and the shortcut and returns their outputs (branch(x),
+    // shortcut(x)) without summing them: the identity's is x itself, the
+    // others stay owned by the layer. ResidualAct sums them inside its
+    // activation's pass.
+    std::pair<const T*, const T*> terms(Context<B>& ctx, const T* x, int batch) {
       const T* b = branch_.forward(ctx, x, batch);
-      const long n = long(batch) * Out::size;
       if constexpr (identity<In>) {
-        ops<B>::eval(y, n, in(b) + in(x));
+        return {b, x};
       } else {
-        T* s = shortcut_out_.reserve(std::size_t(n));
+        T* s = shortcut_out_.reserve(std::size_t(batch) * Out::size);
         projection_.forward(ctx, x, s, batch);
-        ops<B>::eval(y, n, in(b) + in(s));
+        return {b, s};
       }
     }
 
+    void forward(Context<B>& ctx, const T* x, T* y, int batch) {
+      using namespace expr;
+      const auto [b, s] = terms(ctx, x, batch);
+      ops<B>::eval(y, long(batch) * Out::size, in(b) + in(s));
+    }
+
+    // Reads no y (the sum is linear), so ResidualAct, which keeps none, calls
+    // it with the gradient of the sum.
     void backward(Context<B>& ctx, const T* x, const T*, const T* dy, T* dx, int batch) {
       using namespace expr;
       branch_.backward(ctx, x, dy, dx, batch);
