@@ -19,6 +19,7 @@
 #include "../../core/backend.hpp"
 #include "../../core/geometry.hpp"
 #include "../../core/workspace.hpp"
+#include "amx_conv.hpp"
 #include "bf16.hpp"
 #include "blocked.hpp"
 #include "direct_conv.hpp"
@@ -270,6 +271,9 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const
 // --- bf16 arithmetic ----------------------------------------------------------------
 
 // Which kernels multiply bf16 operands on this machine, decided once.
+//   amx: tile matrix multiplies (amx_conv.hpp), where the CPU has AMX and the
+//     kernel grants it (amx_available; LAMINAR_AMX=0 turns it off): stride-1
+//     passes; strided ones are emulated.
 //   dot_product: vdpbf16ps (direct_conv.hpp, direct_conv_weights.hpp), on AMD
 //     cores, whose vdpbf16ps does twice an FMA's multiply-adds at the FMA's rate
 //     (published instruction tables; not measured here).
@@ -278,9 +282,10 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const
 //     cycle (measured 0.5-0.7x the float kernels on an Emerald Rapids Xeon), so
 //     without AMX this is the faster bf16 there; also what machines without
 //     AVX-512 BF16 run.
-enum class Bf16Kernels { dot_product, emulated };
+enum class Bf16Kernels { amx, dot_product, emulated };
 
 inline Bf16Kernels bf16_kernels() {
+  if (amx_available()) return Bf16Kernels::amx;
 #if defined(__AVX512BF16__) && defined(__x86_64__)
   static const Bf16Kernels kernels = [] {
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
@@ -365,6 +370,11 @@ inline void dot_product_conv2d_backward_weights(const ConvGeometry& g, int batch
 // operands rounded to bf16 (workspace slot 1).
 inline void bf16_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias,
                                 float* y, Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none) {
+#if LAMINAR_HAS_AMX
+  if (bf16_kernels() == Bf16Kernels::amx && AmxConv::supports(g) && use_direct_conv(g, ConvPass::forward))
+    return amx_conv2d_forward(g, batch, x, w, bias, y,
+                              ws.get<unsigned char>(std::size_t(amx_conv_forward_scratch(g, batch))), epilogue);
+#endif
   if (bf16_kernels() == Bf16Kernels::dot_product && use_direct_conv(g, ConvPass::forward))
     return dot_product_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
   const long nx = long(batch) * g.in_channels * g.in_pixels(), nw = long(g.out_channels) * g.patch();
@@ -376,6 +386,12 @@ inline void bf16_conv2d_forward(const ConvGeometry& g, int batch, const float* x
 
 inline void bf16_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,
                                       Workspace<cpu>& ws) {
+#if LAMINAR_HAS_AMX
+  if (bf16_kernels() == Bf16Kernels::amx && AmxConv::supports_backward_data(g) &&
+      use_direct_conv(g, ConvPass::backward_data))
+    return amx_conv2d_backward_data(g, batch, dy, w, dx,
+                                    ws.get<unsigned char>(std::size_t(amx_conv_backward_data_scratch(g, batch))));
+#endif
   if (bf16_kernels() == Bf16Kernels::dot_product && use_direct_conv(g, ConvPass::backward_data))
     return dot_product_conv2d_backward_data(g, batch, dy, w, dx, ws);
   const long ny = long(batch) * g.out_channels * g.out_pixels(), nw = long(g.out_channels) * g.patch();
