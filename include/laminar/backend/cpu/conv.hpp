@@ -20,6 +20,7 @@
 #include "../../core/geometry.hpp"
 #include "../../core/workspace.hpp"
 #include "amx_conv.hpp"
+#include "amx_conv_weights.hpp"
 #include "bf16.hpp"
 #include "blocked.hpp"
 #include "direct_conv.hpp"
@@ -403,6 +404,11 @@ inline void bf16_conv2d_backward_data(const ConvGeometry& g, int batch, const fl
 
 inline void bf16_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
                                          float* dbias, Workspace<cpu>& ws) {
+  if (bf16_kernels() == Bf16Kernels::amx && AmxWeightLayout::supports(g) &&
+      use_direct_conv(g, ConvPass::backward_weights)) {
+    const long bytes = amx_conv_backward_weights_scratch(g, batch, omp_get_max_threads());
+    return amx_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws.get<unsigned char>(std::size_t(bytes)));
+  }
   if (bf16_kernels() == Bf16Kernels::dot_product && use_direct_conv(g, ConvPass::backward_weights))
     return dot_product_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
   const long nx = long(batch) * g.in_channels * g.in_pixels(), ny = long(batch) * g.out_channels * g.out_pixels();
