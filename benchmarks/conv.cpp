@@ -1,8 +1,9 @@
-// Per-layer cpu float benchmarks at batch 128: every 3x3 convolution shape of the
-// three CIFAR-10 nets of the CPU-speed issue (forward, backward, and backward
-// split into data and weight gradients), the pointwise and pooling layers that
-// sit between them, a dense head, and the SGEMM ceiling the im2col path can at
-// best approach. Counters and their formulas: layer_benchmark.hpp.
+// Per-layer cpu benchmarks at batch 128: every 3x3 convolution shape of the
+// three CIFAR-10 nets of the CPU-speed issue in float (forward, backward, and
+// backward split into data and weight gradients), net C's also under the bf16
+// policy, the pointwise and pooling layers that sit between them, a dense head,
+// and the SGEMM ceiling the im2col path can at best approach. Counters and their
+// formulas: layer_benchmark.hpp.
 #include "layer_benchmark.hpp"
 
 using namespace laminar;
@@ -28,6 +29,13 @@ LAMINAR_BENCHMARK_LAYER(Conv<3, 3, 64>, Shape<64, 15, 15>, 128);
 LAMINAR_BENCHMARK_LAYER(Conv<3, 3, 256>, Shape<64, 15, 15>, 128);
 LAMINAR_BENCHMARK_LAYER(Conv<3, 3, 256>, Shape<256, 7, 7>, 128);
 LAMINAR_BENCHMARK_LAYER(Conv<3, 3, 256>, Shape<256, 3, 3>, 128);
+
+// Net C's convolutions under the bf16 compute policy (AMX where the CPU has it).
+LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 64>, Shape<24, 31, 31>, 128);
+LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 64>, Shape<64, 15, 15>, 128);
+LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 256>, Shape<64, 15, 15>, 128);
+LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 256>, Shape<256, 7, 7>, 128);
+LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 256>, Shape<256, 3, 3>, 128);
 
 // The layers between the convolutions, and a dense head.
 LAMINAR_BENCHMARK_LAYER(BatchNorm, Shape<64, 32, 32>, 128);

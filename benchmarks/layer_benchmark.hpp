@@ -228,6 +228,8 @@ std::string element_name() {
     return "float";
   else if constexpr (std::is_same_v<T, double>)
     return "double";
+  else if constexpr (std::is_same_v<T, bf16>)
+    return "bf16";
   else if constexpr (requires { T::name; })
     return std::string(T::name);
   else
@@ -309,7 +311,9 @@ concept SplitsConvolutionBackward = requires(L& layer, Context<B>& context, cons
 };
 
 // A layer Spec on input In in element type T on backend B, at one batch size,
-// with inputs and output gradients of fixed-seed standard normals.
+// with inputs and output gradients of fixed-seed standard normals. T = bf16 is
+// the compute policy: float tensors, convolution operands multiplied in bf16.
+// Its "% peak" is of the float FMA peak, so AMX cases may pass 100.
 //
 // FLOPs per call: forward = Spec::flops<In> x batch. backward = twice that for a
 // layer with parameters (the data and the weight gradient each cost about a
@@ -324,8 +328,10 @@ concept SplitsConvolutionBackward = requires(L& layer, Context<B>& context, cons
 //                      + |x| + 2P              with parameters: read x and the values, write the gradients
 //   backward_weights   |x| + |dy| + P          read x and dy, write the parameter gradients
 //   backward_data      |dy| + |dx| + |weight|  read dy and the weight, write dx
-template <class B, class T, class Spec, class In>
+template <class B, class Compute, class Spec, class In>
 class LayerCase {
+  using T = typename Precision<Compute>::storage;
+
  public:
   using Layer = typename Spec::template Layer<In, T, B>;
   using Out = decltype(Spec::template output_shape<In>());
@@ -336,6 +342,7 @@ class LayerCase {
     detail::fill_normal(dy_, 2);
     detail::initialise_parameters(layer_);
     context_.training = true;
+    context_.arithmetic = Precision<Compute>::arithmetic;
     // backward uses what forward keeps (BatchNorm's batch statistics)
     layer_.forward(context_, x_.data(), y_.data(), batch_);
   }
@@ -365,7 +372,7 @@ class LayerCase {
   {
     time_pass<B>(state, cost(1, activations(In::size + Out::size) + double(layer_.weight.size)), dx_.data(), [this] {
       ops<B>::conv2d_backward_data(Layer::geometry, batch_, dy_.data(), layer_.weight.value(), dx_.data(),
-                                   context_.workspace);
+                                   context_.workspace, context_.arithmetic);
     });
   }
 
