@@ -11,16 +11,13 @@
 // here) is far outside it.
 #include <doctest/doctest.h>
 
-#include <algorithm>
-#include <cmath>
 #include <cstddef>
-#include <cstdint>
 #include <laminar/backend/cpu/amx_conv.hpp>
 #include <laminar/core/error.hpp>
-#include <laminar/core/philox.hpp>
 #include <vector>
 
 #include "support/convolution.hpp"
+#include "support/reference_convolution.hpp"
 
 using namespace laminar;
 using namespace laminar::cpu_detail;
@@ -29,17 +26,13 @@ namespace {
 
 constexpr double tolerance = 1e-4;
 
+using laminar_test::bf16_rounded;
 using laminar_test::convolution;
+using laminar_test::naive_forward;
+using laminar_test::naive_input_gradient;
+using laminar_test::worst_error;
 
-std::vector<float> standard_normal(long count, std::uint32_t stream, double scale = 1.0) {
-  std::vector<float> values(count);
-  for (long i = 0; i < count; ++i) values[i] = float(scale * philox::normal(2026, stream, 0, std::uint64_t(i)));
-  return values;
-}
-
-std::vector<float> weights(const ConvGeometry& g, std::uint32_t stream) {
-  return standard_normal(long(g.out_channels) * g.patch(), stream, 1.0 / std::sqrt(double(g.patch())));
-}
+const laminar_test::SeededNormal normal_values(2026);
 
 bool amx_missing() {
   if (amx_available()) return false;
@@ -48,63 +41,6 @@ bool amx_missing() {
 }
 
 #if LAMINAR_HAS_AMX
-
-std::vector<float> rounded(std::vector<float> values) {
-  for (float& value : values) value = round_to_bf16(value);
-  return values;
-}
-
-// y (N, Cout, OH, OW) in double; positions outside the image read zero.
-std::vector<double> naive_forward(const ConvGeometry& g, int batch, const std::vector<float>& x,
-                                  const std::vector<float>& w, const float* bias) {
-  std::vector<double> y(long(batch) * g.out_channels * g.out_pixels());
-  for (int n = 0; n < batch; ++n)
-    for (int o = 0; o < g.out_channels; ++o)
-      for (int oy = 0; oy < g.out_height; ++oy)
-        for (int ox = 0; ox < g.out_width; ++ox) {
-          double sum = bias ? bias[o] : 0.0;
-          for (int i = 0; i < g.in_channels; ++i)
-            for (int ky = 0; ky < g.kernel_h; ++ky)
-              for (int kx = 0; kx < g.kernel_w; ++kx) {
-                const int yy = oy + ky - g.pad_top, xx = ox + kx - g.pad_left;
-                if (yy < 0 || yy >= g.height || xx < 0 || xx >= g.width) continue;
-                sum += double(w[((long(o) * g.in_channels + i) * g.kernel_h + ky) * g.kernel_w + kx]) *
-                       x[((long(n) * g.in_channels + i) * g.height + yy) * g.width + xx];
-              }
-          y[((long(n) * g.out_channels + o) * g.out_height + oy) * g.out_width + ox] = sum;
-        }
-  return y;
-}
-
-// dx (N, Cin, H, W) = conv^T(dy, w) in double: each dy pixel scatters through the
-// kernel onto the input pixels its window covered.
-std::vector<double> naive_input_gradient(const ConvGeometry& g, int batch, const std::vector<float>& dy,
-                                         const std::vector<float>& w) {
-  std::vector<double> dx(long(batch) * g.in_channels * g.in_pixels(), 0.0);
-  for (int n = 0; n < batch; ++n)
-    for (int o = 0; o < g.out_channels; ++o)
-      for (int oy = 0; oy < g.out_height; ++oy)
-        for (int ox = 0; ox < g.out_width; ++ox)
-          for (int i = 0; i < g.in_channels; ++i)
-            for (int ky = 0; ky < g.kernel_h; ++ky)
-              for (int kx = 0; kx < g.kernel_w; ++kx) {
-                const int yy = oy + ky - g.pad_top, xx = ox + kx - g.pad_left;
-                if (yy < 0 || yy >= g.height || xx < 0 || xx >= g.width) continue;
-                dx[((long(n) * g.in_channels + i) * g.height + yy) * g.width + xx] +=
-                    double(w[((long(o) * g.in_channels + i) * g.kernel_h + ky) * g.kernel_w + kx]) *
-                    dy[((long(n) * g.out_channels + o) * g.out_height + oy) * g.out_width + ox];
-              }
-  return dx;
-}
-
-// The largest |got - want| / max(1, |want|).
-double worst_error(const std::vector<float>& got, const std::vector<double>& want) {
-  REQUIRE(got.size() == want.size());
-  double worst = 0.0;
-  for (std::size_t k = 0; k < got.size(); ++k)
-    worst = std::max(worst, std::abs(got[k] - want[k]) / std::max(1.0, std::abs(want[k])));
-  return worst;
-}
 
 // Scratch on 64-byte lines, as a caller's workspace would be.
 struct alignas(64) Line {
@@ -119,15 +55,15 @@ void check_forward(const ConvGeometry& g, int batch) {
   INFO("Cin " << g.in_channels << " H " << g.height << " W " << g.width << " Cout " << g.out_channels << " kernel "
               << g.kernel_h << "x" << g.kernel_w << " pad " << g.pad_top << " batch " << batch);
   REQUIRE(AmxConv::supports(g));
-  const std::vector<float> x = standard_normal(long(batch) * g.in_channels * g.in_pixels(), 1);
-  const std::vector<float> w = weights(g, 2);
-  const std::vector<float> bias = standard_normal(g.out_channels, 3);
+  const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 1);
+  const std::vector<float> w = normal_values.kernel_weights(g, 2);
+  const std::vector<float> bias = normal_values(g.out_channels, 3);
   std::vector<Line> scratch = scratch_of(amx_conv_forward_scratch(g, batch));
   std::vector<float> y(long(batch) * g.out_channels * g.out_pixels());
   amx_conv2d_forward(g, batch, x.data(), w.data(), bias.data(), y.data(), scratch.data());
-  CHECK(worst_error(y, naive_forward(g, batch, rounded(x), rounded(w), bias.data())) <= tolerance);
+  CHECK(worst_error(y, naive_forward(g, batch, bf16_rounded(x), bf16_rounded(w), bias.data())) <= tolerance);
   amx_conv2d_forward(g, batch, x.data(), w.data(), nullptr, y.data(), scratch.data());
-  CHECK(worst_error(y, naive_forward(g, batch, rounded(x), rounded(w), nullptr)) <= tolerance);
+  CHECK(worst_error(y, naive_forward(g, batch, bf16_rounded(x), bf16_rounded(w), nullptr)) <= tolerance);
 }
 
 void check_input_gradient(const ConvGeometry& g, int batch) {
@@ -135,12 +71,12 @@ void check_input_gradient(const ConvGeometry& g, int batch) {
   INFO("Cin " << g.in_channels << " H " << g.height << " W " << g.width << " Cout " << g.out_channels << " kernel "
               << g.kernel_h << "x" << g.kernel_w << " pad " << g.pad_top << " batch " << batch);
   REQUIRE(AmxConv::supports_backward_data(g));
-  const std::vector<float> dy = standard_normal(long(batch) * g.out_channels * g.out_pixels(), 4);
-  const std::vector<float> w = weights(g, 5);
+  const std::vector<float> dy = normal_values(long(batch) * g.out_channels * g.out_pixels(), 4);
+  const std::vector<float> w = normal_values.kernel_weights(g, 5);
   std::vector<Line> scratch = scratch_of(amx_conv_backward_data_scratch(g, batch));
   std::vector<float> dx(long(batch) * g.in_channels * g.in_pixels());
   amx_conv2d_backward_data(g, batch, dy.data(), w.data(), dx.data(), scratch.data());
-  CHECK(worst_error(dx, naive_input_gradient(g, batch, rounded(dy), rounded(w))) <= tolerance);
+  CHECK(worst_error(dx, naive_input_gradient(g, batch, bf16_rounded(dy), bf16_rounded(w))) <= tolerance);
 }
 
 #else
@@ -180,7 +116,7 @@ TEST_CASE("amx input packing puts every rounded pixel at its padded place with z
   const ConvGeometry g = convolution(33, 5, 7, 8, 5, 1, 2);
   const AmxConv a(g);
   const int batch = 2;
-  const std::vector<float> x = standard_normal(long(batch) * g.in_channels * g.in_pixels(), 6);
+  const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 6);
   std::vector<bf16_bits> packed(batch * a.input_image(), bf16_bits(0x7fc0));  // NaN: every element must be written
   pack_amx_input(a, batch, x.data(), packed.data());
   long wrong = 0;
@@ -203,7 +139,7 @@ TEST_CASE("amx input packing puts every rounded pixel at its padded place with z
 TEST_CASE("amx weight packing orders each tap as sixteen channel pairs by sixteen outputs") {
   const ConvGeometry g = convolution(40, 6, 6, 20, 3, 1, 1);
   const AmxConv a(g);
-  const std::vector<float> w = weights(g, 7);
+  const std::vector<float> w = normal_values.kernel_weights(g, 7);
   std::vector<bf16_bits> packed(a.packed_weights(), bf16_bits(0x7fc0));
   pack_amx_weights(a, w.data(), packed.data());
   long wrong = 0, index = 0;
@@ -231,7 +167,7 @@ TEST_CASE("amx transposed weight packing flips the kernel and swaps its channel 
   const AmxConv t(transposed_convolution(g));
   REQUIRE(t.g.in_channels == 40);
   REQUIRE(t.g.out_channels == 20);
-  const std::vector<float> w = weights(g, 8);
+  const std::vector<float> w = normal_values.kernel_weights(g, 8);
   std::vector<bf16_bits> packed(t.packed_weights(), bf16_bits(0x7fc0));
   pack_amx_transposed_weights(t, g, w.data(), packed.data());
   long wrong = 0, index = 0;
@@ -318,9 +254,9 @@ TEST_CASE("amx convolution leaves zeros in the channel tail of its packed output
   const ConvGeometry g = convolution(20, 9, 9, 20, 3, 1, 1);
   const AmxConv a(g);
   const int batch = 2;
-  const std::vector<float> x = standard_normal(long(batch) * g.in_channels * g.in_pixels(), 9);
-  const std::vector<float> w = weights(g, 10);
-  const std::vector<float> bias = standard_normal(g.out_channels, 11);
+  const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 9);
+  const std::vector<float> w = normal_values.kernel_weights(g, 10);
+  const std::vector<float> bias = normal_values(g.out_channels, 11);
   std::vector<bf16_bits> packed_x(batch * a.input_image()), packed_w(a.packed_weights());
   std::vector<float> packed_y(batch * a.output_image(), -1.0f);
   pack_amx_input(a, batch, x.data(), packed_x.data());
@@ -341,8 +277,8 @@ TEST_CASE("amx convolution of an all-zero input is its bias") {
   const ConvGeometry g = convolution(33, 6, 6, 40, 3, 1, 1);
   const int batch = 3;
   const std::vector<float> x(long(batch) * g.in_channels * g.in_pixels(), 0.0f);
-  const std::vector<float> w = weights(g, 12);
-  const std::vector<float> bias = standard_normal(g.out_channels, 13);
+  const std::vector<float> w = normal_values.kernel_weights(g, 12);
+  const std::vector<float> bias = normal_values(g.out_channels, 13);
   std::vector<Line> scratch = scratch_of(amx_conv_forward_scratch(g, batch));
   std::vector<float> y(long(batch) * g.out_channels * g.out_pixels());
   amx_conv2d_forward(g, batch, x.data(), w.data(), bias.data(), y.data(), scratch.data());

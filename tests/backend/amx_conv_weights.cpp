@@ -12,18 +12,15 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <iterator>
 #include <laminar/backend/cpu/amx_conv_weights.hpp>
-#include <laminar/core/philox.hpp>
 #include <limits>
-#include <random>
 #include <vector>
 
 #include "support/convolution.hpp"
+#include "support/reference_convolution.hpp"
 
 using namespace laminar;
 using namespace laminar::cpu_detail;
@@ -32,7 +29,16 @@ namespace {
 
 constexpr double tolerance = 1e-4;
 
+using laminar_test::aligned_within;
+using laminar_test::bf16_rounded;
 using laminar_test::convolution;
+using laminar_test::naive_bias_gradient;
+using laminar_test::naive_weight_gradient;
+using laminar_test::NaiveSums;
+using laminar_test::values_with_corner_cases;
+using laminar_test::worst_error;
+
+const laminar_test::SeededNormal normal_values(4242);
 
 ConvGeometry square(int in_channels, int size, int out_channels, int kernel, int pad) {
   return convolution(in_channels, size, size, out_channels, kernel, 1, pad);
@@ -41,34 +47,6 @@ ConvGeometry square(int in_channels, int size, int out_channels, int kernel, int
 bool amx_here() {
   if (!amx_available()) MESSAGE("SKIPPED: this machine or process offers no AMX");
   return amx_available();
-}
-
-std::vector<float> normal(long count, std::uint32_t stream, double scale = 1.0) {
-  std::vector<float> values(count);
-  for (long i = 0; i < count; ++i) values[i] = float(scale * philox::normal(4242, stream, 0, std::uint64_t(i)));
-  return values;
-}
-
-// Normal values with, every seventh element, one whose rounding is a corner case:
-// ties to even in both directions, subnormals (flushed to zero), infinities, a NaN.
-std::vector<float> values_with_corner_cases(long count, std::uint32_t seed) {
-  const float corners[] = {1.0f + 0x1p-8f,  1.0f + 3 * 0x1p-8f, -(1.0f + 0x1p-8f),
-                           1e-40f,          -1e-40f,            std::numeric_limits<float>::infinity(),
-                           -0.0f,           std::numeric_limits<float>::quiet_NaN()};
-  std::mt19937 generator(seed);
-  std::normal_distribution<float> distribution;
-  std::vector<float> v(count);
-  for (long e = 0; e < count; ++e) v[e] = e % 7 == 0 ? corners[(e / 7) % std::size(corners)] : distribution(generator);
-  return v;
-}
-
-// `count` elements of `storage`, starting `shift` elements past a 64-byte boundary,
-// filled with a NaN pattern that no packer writes, so that an unwritten element
-// shows. Shift 0 lets a packer take its streaming path, shift 1 keeps it off.
-bf16_bits* aligned_within(std::vector<bf16_bits>& storage, long count, int shift) {
-  storage.assign(count + 64, bf16_bits(0x7fab));
-  const auto address = reinterpret_cast<std::uintptr_t>(storage.data());
-  return storage.data() + (64 - address % 64) % 64 / sizeof(bf16_bits) + shift;
 }
 
 // x packed: element [n][c][p] is to_bf16 of x at padded pixel p = (iy + pad_top) * PW
@@ -118,34 +96,6 @@ long output_gradient_mismatches(const ConvGeometry& g, int batch, int shift) {
   return bad;
 }
 
-// The naive gradients in double: dw from the rounded operands, dbias from the float dy.
-struct Reference {
-  std::vector<double> dw, dbias;
-};
-
-Reference naive_gradients(const ConvGeometry& g, int batch, const std::vector<float>& x, const std::vector<float>& dy) {
-  Reference r;
-  r.dw.assign(long(g.out_channels) * g.in_channels * g.kernel_h * g.kernel_w, 0.0);
-  r.dbias.assign(g.out_channels, 0.0);
-  for (int n = 0; n < batch; ++n)
-    for (int o = 0; o < g.out_channels; ++o)
-      for (int oy = 0; oy < g.out_height; ++oy)
-        for (int ox = 0; ox < g.out_width; ++ox) {
-          const float value = dy[((long(n) * g.out_channels + o) * g.out_height + oy) * g.out_width + ox];
-          r.dbias[o] += value;
-          const double d = round_to_bf16(value);
-          for (int i = 0; i < g.in_channels; ++i)
-            for (int ky = 0; ky < g.kernel_h; ++ky)
-              for (int kx = 0; kx < g.kernel_w; ++kx) {
-                const int iy = oy + ky - g.pad_top, ix = ox + kx - g.pad_left;
-                if (iy < 0 || iy >= g.height || ix < 0 || ix >= g.width) continue;
-                r.dw[((long(o) * g.in_channels + i) * g.kernel_h + ky) * g.kernel_w + kx] +=
-                    double(round_to_bf16(x[((long(n) * g.in_channels + i) * g.height + iy) * g.width + ix])) * d;
-              }
-        }
-  return r;
-}
-
 struct Gradients {
   std::vector<float> dw, dbias;
 };
@@ -169,32 +119,24 @@ Gradients amx_gradients(const ConvGeometry& g, int batch, const std::vector<floa
   return out;
 }
 
-// The largest |got - want| / max(1, |want|); NaN where any element is NaN.
-double worst_error(const std::vector<float>& got, const std::vector<double>& want) {
-  REQUIRE(got.size() == want.size());
-  double worst = 0.0;
-  for (std::size_t k = 0; k < got.size(); ++k) {
-    const double error = std::abs(got[k] - want[k]) / std::max(1.0, std::abs(want[k]));
-    if (!(error <= worst)) worst = error;
-  }
-  return worst;
-}
-
 std::vector<float> output_gradient(const ConvGeometry& g, int batch, std::uint32_t stream) {
-  return normal(long(batch) * g.out_channels * g.out_pixels(), stream, 1.0 / std::sqrt(double(batch) * g.out_pixels()));
+  return normal_values(long(batch) * g.out_channels * g.out_pixels(), stream,
+                       1.0 / std::sqrt(double(batch) * g.out_pixels()));
 }
 
 // The kernel at 1, 2 and 3 threads against the naive sums.
 void check_geometry(const ConvGeometry& g, int batch) {
   REQUIRE(AmxWeightLayout::supports(g));
-  const std::vector<float> x = normal(long(batch) * g.in_channels * g.in_pixels(), 1);
+  const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 1);
   const std::vector<float> dy = output_gradient(g, batch, 2);
-  const Reference reference = naive_gradients(g, batch, x, dy);
+  // dw from the rounded operands, dbias from the float dy.
+  const NaiveSums dw = naive_weight_gradient(g, batch, bf16_rounded(x), bf16_rounded(dy));
+  const NaiveSums dbias = naive_bias_gradient(g, batch, dy);
   for (int threads : {1, 2, 3}) {
     CAPTURE(threads);
     const Gradients got = amx_gradients(g, batch, x, dy, threads);
-    CHECK(worst_error(got.dw, reference.dw) <= tolerance);
-    CHECK(worst_error(got.dbias, reference.dbias) <= tolerance);
+    CHECK(worst_error(got.dw, dw.values) <= tolerance);
+    CHECK(worst_error(got.dbias, dbias.values) <= tolerance);
   }
 }
 
@@ -274,7 +216,7 @@ TEST_CASE("pack_amx_weight_output_gradient sums each image's float dy per channe
   const ConvGeometry g = square(16, 15, 33, 3, 1);
   const int batch = 3;
   const AmxWeightLayout l(g);
-  const std::vector<float> dy = normal(long(batch) * g.out_channels * g.out_pixels(), 9);
+  const std::vector<float> dy = normal_values(long(batch) * g.out_channels * g.out_pixels(), 9);
   std::vector<bf16_bits> packed(batch * l.output_gradient_image());
   std::vector<float> sums(long(batch) * g.out_channels, std::numeric_limits<float>::quiet_NaN());
   pack_amx_weight_output_gradient(l, batch, dy.data(), packed.data(), sums.data());
@@ -377,7 +319,7 @@ TEST_CASE("amx weight gradient gives the same bits in two runs for a given threa
   const ConvGeometry g = square(20, 15, 33, 3, 1);
   for (int batch : {4, 5}) {
     CAPTURE(batch);
-    const std::vector<float> x = normal(long(batch) * g.in_channels * g.in_pixels(), 3);
+    const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 3);
     const std::vector<float> dy = output_gradient(g, batch, 4);
     const Gradients first = amx_gradients(g, batch, x, dy, 2);
     const Gradients second = amx_gradients(g, batch, x, dy, 2);
@@ -390,7 +332,7 @@ TEST_CASE("amx weight gradient without a bias pointer gives the same weight grad
   if (!amx_here()) return;
   const ConvGeometry g = square(20, 15, 33, 3, 1);
   const int batch = 4;
-  const std::vector<float> x = normal(long(batch) * g.in_channels * g.in_pixels(), 5);
+  const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 5);
   const std::vector<float> dy = output_gradient(g, batch, 6);
   CHECK(same_bits(amx_gradients(g, batch, x, dy, 2).dw, amx_gradients(g, batch, x, dy, 2, false).dw));
 }

@@ -12,34 +12,16 @@
 
 #include "support/convolution.hpp"
 #include "support/model.hpp"
+#include "support/reference_convolution.hpp"
 
 using namespace laminar;
+using laminar_test::bf16_rounded;
 using laminar_test::convolution;
+using laminar_test::relative_difference;
 
 namespace {
 
-std::vector<float> random_values(long n, std::uint32_t stream) {
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (long i = 0; i < n; ++i) v[std::size_t(i)] = float(philox::normal(13, stream, 0, std::uint64_t(i)));
-  return v;
-}
-
-std::vector<float> rounded(std::vector<float> v) {
-  for (float& value : v) value = cpu_detail::round_to_bf16(value);
-  return v;
-}
-
-// Largest |a - b| over the largest |b|: convolution sums mix signs, so a
-// per-element relative error means nothing near zero.
-template <class A, class B>
-double relative_difference(const A& a, const B& b) {
-  double difference = 0, scale = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    difference = std::max(difference, std::abs(double(a[i]) - double(b[i])));
-    scale = std::max(scale, std::abs(double(b[i])));
-  }
-  return difference / std::max(scale, 1e-30);
-}
+const laminar_test::SeededNormal normal_values(13);
 
 cpu_detail::bf16_bits bits_of(float value) { return cpu_detail::to_bf16(value); }
 float float_of(std::uint32_t bits) { return std::bit_cast<float>(bits); }
@@ -55,9 +37,9 @@ void check_bf16_passes(const ConvGeometry& g, int batch) {
   CAPTURE(g.stride_h);
   CAPTURE(batch);
   const long in = long(batch) * g.in_channels * g.in_pixels(), out = long(batch) * g.out_channels * g.out_pixels();
-  const auto x = random_values(in, 1), dy = random_values(out, 2), w = random_values(g.out_channels * g.patch(), 3),
-             bias = random_values(g.out_channels, 4);
-  const auto xr = rounded(x), dyr = rounded(dy), wr = rounded(w);
+  const auto x = normal_values(in, 1), dy = normal_values(out, 2), w = normal_values(g.out_channels * g.patch(), 3),
+             bias = normal_values(g.out_channels, 4);
+  const auto xr = bf16_rounded(x), dyr = bf16_rounded(dy), wr = bf16_rounded(w);
   Workspace<cpu> ws, reference_ws;
   const auto near_bf16 = [](double difference) { return difference > 1e-5 && difference < 2e-2; };
 
@@ -106,9 +88,9 @@ void check_dot_product_passes(const ConvGeometry& g, int batch) {
   CAPTURE(g.kernel_h);
   CAPTURE(batch);
   const long in = long(batch) * g.in_channels * g.in_pixels(), out = long(batch) * g.out_channels * g.out_pixels();
-  const auto x = random_values(in, 5), dy = random_values(out, 6), w = random_values(g.out_channels * g.patch(), 7),
-             bias = random_values(g.out_channels, 8);
-  const auto xr = rounded(x), dyr = rounded(dy), wr = rounded(w);
+  const auto x = normal_values(in, 5), dy = normal_values(out, 6), w = normal_values(g.out_channels * g.patch(), 7),
+             bias = normal_values(g.out_channels, 8);
+  const auto xr = bf16_rounded(x), dyr = bf16_rounded(dy), wr = bf16_rounded(w);
   Workspace<cpu> ws, reference_ws;
 
   std::vector<float> y(static_cast<std::size_t>(out)), y_rounded(y.size());
@@ -209,7 +191,7 @@ TEST_CASE("a bf16 network's outputs and gradients are the float network's within
   half.initialize(21);
   single.initialize(21);
   const int batch = 5;
-  const auto input = random_values(long(batch) * Net::input_shape::size, 9);
+  const auto input = normal_values(long(batch) * Net::input_shape::size, 9);
   for (const bool training : {true, false}) {
     CAPTURE(training);
     half.train(training);
@@ -217,7 +199,7 @@ TEST_CASE("a bf16 network's outputs and gradients are the float network's within
     const auto y = forward_of(half, input, batch), y_float = forward_of(single, input, batch);
     CHECK(relative_norm(y, y_float) < 2e-2);
     CHECK(relative_norm(y, y_float) > 1e-5);  // the bf16 path did run
-    const auto dy = random_values(long(y.size()), 10);
+    const auto dy = normal_values(long(y.size()), 10);
     std::vector<float> dx(input.size()), dx_float(input.size());
     half.backward(View<const float, cpu, Net::output_shape>{dy.data(), batch}, dx.data());
     single.backward(View<const float, cpu, Net::output_shape>{dy.data(), batch}, dx_float.data());
@@ -245,7 +227,7 @@ TEST_CASE("a float model switched to bf16 arithmetic computes what a bf16 model 
   half.initialize(3);
   switched.initialize(3);
   const int batch = 2;
-  const auto input = random_values(long(batch) * Net::input_shape::size, 5);
+  const auto input = normal_values(long(batch) * Net::input_shape::size, 5);
   CHECK(forward_of(half, input, batch) == forward_of(switched, input, batch));
 }
 

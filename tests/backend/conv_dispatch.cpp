@@ -13,28 +13,15 @@
 #include "support/convolution.hpp"
 #include "support/gradient_check.hpp"
 #include "support/model.hpp"
+#include "support/reference_convolution.hpp"
 
 using namespace laminar;
 using laminar_test::convolution;
+using laminar_test::relative_difference;
 
 namespace {
 
-std::vector<float> random_values(long n, std::uint32_t stream) {
-  std::vector<float> v(static_cast<std::size_t>(n));
-  for (long i = 0; i < n; ++i) v[std::size_t(i)] = float(philox::normal(11, stream, 0, std::uint64_t(i)));
-  return v;
-}
-
-// Largest |a - b| relative to the largest |b|: the sums of a convolution mix
-// terms of both signs, so a per-element relative error means nothing near zero.
-double relative_difference(const std::vector<float>& a, const std::vector<float>& b) {
-  double difference = 0, scale = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    difference = std::max(difference, std::abs(double(a[i]) - double(b[i])));
-    scale = std::max(scale, std::abs(double(b[i])));
-  }
-  return difference / std::max(scale, 1e-30);
-}
+const laminar_test::SeededNormal normal_values(11);
 
 void check_passes_match_reference(const ConvGeometry& g, int batch) {
   CAPTURE(g.in_channels);
@@ -44,8 +31,8 @@ void check_passes_match_reference(const ConvGeometry& g, int batch) {
   CAPTURE(g.stride_h);
   CAPTURE(batch);
   const long in = long(batch) * g.in_channels * g.in_pixels(), out = long(batch) * g.out_channels * g.out_pixels();
-  const auto x = random_values(in, 1), dy = random_values(out, 2), w = random_values(g.out_channels * g.patch(), 3),
-             bias = random_values(g.out_channels, 4);
+  const auto x = normal_values(in, 1), dy = normal_values(out, 2), w = normal_values(g.out_channels * g.patch(), 3),
+             bias = normal_values(g.out_channels, 4);
   Workspace<cpu> ws, reference_ws;
 
   std::vector<float> y(static_cast<std::size_t>(out)), y_ref(y.size());
@@ -98,7 +85,7 @@ TEST_CASE("a float network through the cpu convolutions matches the same network
   single.initialize(5);
   reference.initialize(5);
   const int batch = 3;
-  const auto input = random_values(long(batch) * Net::input_shape::size, 7);
+  const auto input = normal_values(long(batch) * Net::input_shape::size, 7);
   std::vector<double> input_double(input.begin(), input.end());
 
   const auto y = laminar_test::forward(single, input.data(), batch);
@@ -138,8 +125,8 @@ void check_relu_epilogue(const ConvGeometry& g, int batch, Arithmetic arithmetic
   CAPTURE(g.kernel_h);
   CAPTURE(batch);
   const long in = long(batch) * g.in_channels * g.in_pixels(), out = long(batch) * g.out_channels * g.out_pixels();
-  const auto xf = random_values(in, 8), wf = random_values(g.out_channels * g.patch(), 9),
-             bf = random_values(g.out_channels, 10);
+  const auto xf = normal_values(in, 8), wf = normal_values(g.out_channels * g.patch(), 9),
+             bf = normal_values(g.out_channels, 10);
   std::vector<T> x(xf.begin(), xf.end()), w(wf.begin(), wf.end()), bias(bf.begin(), bf.end());
   x[std::size_t(in / 2)] = std::numeric_limits<T>::quiet_NaN();
   Workspace<cpu> ws;
@@ -176,8 +163,8 @@ TEST_CASE("the scalar direct kernel applies the relu epilogue as the vector kern
   const ConvGeometry g = convolution(20, 9, 11, 33, 3, 1, 1);
   const cpu_detail::BlockedConv b(g);
   const int batch = 2;
-  const auto x = random_values(long(batch) * g.in_channels * g.in_pixels(), 11),
-             w = random_values(g.out_channels * g.patch(), 12);
+  const auto x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 11),
+             w = normal_values(g.out_channels * g.patch(), 12);
   std::vector<float> packed_x(std::size_t(batch * b.input_image())), packed_w(std::size_t(b.packed_weights()));
   cpu_detail::pack_input(b, batch, x.data(), packed_x.data());
   cpu_detail::pack_forward_weights(b, w.data(), packed_w.data());

@@ -9,14 +9,11 @@
 // 1 / sqrt(Cin * KH * KW) >= 0.02 here) is far outside the tolerance.
 #include <doctest/doctest.h>
 
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
 #include <laminar/backend/cpu/direct_conv.hpp>
-#include <laminar/core/philox.hpp>
 #include <vector>
 
 #include "support/convolution.hpp"
+#include "support/reference_convolution.hpp"
 
 using namespace laminar;
 using namespace laminar::cpu_detail;
@@ -26,59 +23,11 @@ namespace {
 constexpr double tolerance = 1e-4;
 
 using laminar_test::convolution;
+using laminar_test::naive_forward;
+using laminar_test::naive_input_gradient;
+using laminar_test::worst_error;
 
-std::vector<float> normal(long count, std::uint32_t stream, double scale = 1.0) {
-  std::vector<float> values(count);
-  for (long i = 0; i < count; ++i) values[i] = float(scale * philox::normal(2024, stream, 0, std::uint64_t(i)));
-  return values;
-}
-
-std::vector<float> weights(const ConvGeometry& g, std::uint32_t stream) {
-  return normal(long(g.out_channels) * g.patch(), stream, 1.0 / std::sqrt(double(g.patch())));
-}
-
-// y (N, Cout, OH, OW) in double; positions outside the image read zero.
-std::vector<double> naive_forward(const ConvGeometry& g, int batch, const std::vector<float>& x,
-                                  const std::vector<float>& w, const float* bias) {
-  std::vector<double> y(long(batch) * g.out_channels * g.out_pixels());
-  for (int n = 0; n < batch; ++n)
-    for (int o = 0; o < g.out_channels; ++o)
-      for (int oy = 0; oy < g.out_height; ++oy)
-        for (int ox = 0; ox < g.out_width; ++ox) {
-          double sum = bias ? bias[o] : 0.0;
-          for (int i = 0; i < g.in_channels; ++i)
-            for (int ky = 0; ky < g.kernel_h; ++ky)
-              for (int kx = 0; kx < g.kernel_w; ++kx) {
-                const int yy = oy * g.stride_h + ky - g.pad_top, xx = ox * g.stride_w + kx - g.pad_left;
-                if (yy < 0 || yy >= g.height || xx < 0 || xx >= g.width) continue;
-                sum += double(w[((long(o) * g.in_channels + i) * g.kernel_h + ky) * g.kernel_w + kx]) *
-                       x[((long(n) * g.in_channels + i) * g.height + yy) * g.width + xx];
-              }
-          y[((long(n) * g.out_channels + o) * g.out_height + oy) * g.out_width + ox] = sum;
-        }
-  return y;
-}
-
-// dx (N, Cin, H, W) = conv^T(dy, w) in double: each dy pixel scatters through
-// the kernel onto the input pixels its window covered.
-std::vector<double> naive_input_gradient(const ConvGeometry& g, int batch, const std::vector<float>& dy,
-                                         const std::vector<float>& w) {
-  std::vector<double> dx(long(batch) * g.in_channels * g.in_pixels(), 0.0);
-  for (int n = 0; n < batch; ++n)
-    for (int o = 0; o < g.out_channels; ++o)
-      for (int oy = 0; oy < g.out_height; ++oy)
-        for (int ox = 0; ox < g.out_width; ++ox)
-          for (int i = 0; i < g.in_channels; ++i)
-            for (int ky = 0; ky < g.kernel_h; ++ky)
-              for (int kx = 0; kx < g.kernel_w; ++kx) {
-                const int yy = oy * g.stride_h + ky - g.pad_top, xx = ox * g.stride_w + kx - g.pad_left;
-                if (yy < 0 || yy >= g.height || xx < 0 || xx >= g.width) continue;
-                dx[((long(n) * g.in_channels + i) * g.height + yy) * g.width + xx] +=
-                    double(w[((long(o) * g.in_channels + i) * g.kernel_h + ky) * g.kernel_w + kx]) *
-                    dy[((long(n) * g.out_channels + o) * g.out_height + oy) * g.out_width + ox];
-              }
-  return dx;
-}
+const laminar_test::SeededNormal normal_values(2024);
 
 enum class Kernel { vector, scalar };
 
@@ -105,24 +54,11 @@ std::vector<float> forward(const ConvGeometry& g, int batch, const std::vector<f
   return y;
 }
 
-// The largest |got - want| / max(1, |want|).
-double worst_error(const std::vector<float>& got, const std::vector<double>& want) {
-  REQUIRE(got.size() == want.size());
-  double worst = 0.0;
-  for (std::size_t k = 0; k < got.size(); ++k)
-    worst = std::max(worst, std::abs(got[k] - want[k]) / std::max(1.0, std::abs(want[k])));
-  return worst;
-}
-
-double worst_error(const std::vector<float>& got, const std::vector<float>& want) {
-  return worst_error(got, std::vector<double>(want.begin(), want.end()));
-}
-
 // Both kernels against the naive convolution, with and without a bias.
 void check_forward(const ConvGeometry& g, int batch) {
-  const std::vector<float> x = normal(long(batch) * g.in_channels * g.in_pixels(), 1);
-  const std::vector<float> w = weights(g, 2);
-  const std::vector<float> bias = normal(g.out_channels, 3);
+  const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 1);
+  const std::vector<float> w = normal_values.kernel_weights(g, 2);
+  const std::vector<float> bias = normal_values(g.out_channels, 3);
   const std::vector<double> want = naive_forward(g, batch, x, w, bias.data());
   CHECK(worst_error(forward(g, batch, x, w, bias.data()), want) <= tolerance);
   CHECK(worst_error(forward(g, batch, x, w, bias.data(), Kernel::scalar), want) <= tolerance);
@@ -133,8 +69,8 @@ void check_forward(const ConvGeometry& g, int batch) {
 // dx through the forward kernel on dy packed for the transposed convolution.
 void check_input_gradient(const ConvGeometry& g, int batch) {
   REQUIRE(has_transposed_convolution(g));
-  const std::vector<float> dy = normal(long(batch) * g.out_channels * g.out_pixels(), 4);
-  const std::vector<float> w = weights(g, 5);
+  const std::vector<float> dy = normal_values(long(batch) * g.out_channels * g.out_pixels(), 4);
+  const std::vector<float> w = normal_values.kernel_weights(g, 5);
   const ConvGeometry t = transposed_convolution(g);
   const BlockedConv bt(t);
   std::vector<float> packed_w(bt.packed_weights());
@@ -207,9 +143,9 @@ TEST_CASE("direct convolution matches the naive one for uneven kernels strides a
 TEST_CASE("direct convolution leaves zeros in the channel tail of its packed output") {
   const ConvGeometry g = convolution(20, 9, 9, 20, 3, 1, 1);
   const BlockedConv b(g);
-  const std::vector<float> x = normal(2L * g.in_channels * g.in_pixels(), 6);
-  const std::vector<float> w = weights(g, 7);
-  const std::vector<float> bias = normal(g.out_channels, 8);
+  const std::vector<float> x = normal_values(2L * g.in_channels * g.in_pixels(), 6);
+  const std::vector<float> w = normal_values.kernel_weights(g, 7);
+  const std::vector<float> bias = normal_values(g.out_channels, 8);
   std::vector<float> packed_w(b.packed_weights());
   pack_forward_weights(b, w.data(), packed_w.data());
   const std::vector<float> packed_y = packed_forward(b, 2, x, packed_w, bias.data(), Kernel::vector);
@@ -224,9 +160,9 @@ TEST_CASE("direct convolution leaves zeros in the channel tail of its packed out
 TEST_CASE("the vector and scalar direct convolutions agree") {
   for (const ConvGeometry& g : {convolution(48, 32, 32, 80, 3, 1, 1), convolution(40, 31, 31, 24, 3, 2, 1),
                                 convolution(16, 9, 9, 48, 5, 3, 2), convolution(35, 4, 4, 40, 3, 1, 1)}) {
-    const std::vector<float> x = normal(3L * g.in_channels * g.in_pixels(), 9);
-    const std::vector<float> w = weights(g, 10);
-    const std::vector<float> bias = normal(g.out_channels, 11);
+    const std::vector<float> x = normal_values(3L * g.in_channels * g.in_pixels(), 9);
+    const std::vector<float> w = normal_values.kernel_weights(g, 10);
+    const std::vector<float> bias = normal_values(g.out_channels, 11);
     CHECK(worst_error(forward(g, 3, x, w, bias.data()), forward(g, 3, x, w, bias.data(), Kernel::scalar)) <=
           tolerance);
   }

@@ -12,17 +12,14 @@
 // doubled term (of order 1 / sqrt(Cin * KH * KW) >= 0.02 here) is far outside it.
 #include <doctest/doctest.h>
 
-#include <algorithm>
 #include <bit>
-#include <cmath>
 #include <cstdint>
 #include <laminar/backend/cpu/direct_conv.hpp>
-#include <laminar/core/philox.hpp>
-#include <limits>
 #include <memory>
 #include <vector>
 
 #include "support/convolution.hpp"
+#include "support/reference_convolution.hpp"
 
 using namespace laminar;
 using namespace laminar::cpu_detail;
@@ -31,72 +28,13 @@ namespace {
 
 constexpr double tolerance = 1e-4;
 
+using laminar_test::bf16_rounded;
 using laminar_test::convolution;
+using laminar_test::naive_forward;
+using laminar_test::naive_input_gradient;
+using laminar_test::worst_error;
 
-std::vector<float> standard_normal(long count, std::uint32_t stream, double scale = 1.0) {
-  std::vector<float> values(count);
-  for (long i = 0; i < count; ++i) values[i] = float(scale * philox::normal(2025, stream, 0, std::uint64_t(i)));
-  return values;
-}
-
-std::vector<float> kernel_weights(const ConvGeometry& g, std::uint32_t stream) {
-  return standard_normal(long(g.out_channels) * g.patch(), stream, 1.0 / std::sqrt(double(g.patch())));
-}
-
-// The floats the bf16 operands stand for.
-std::vector<float> rounded(std::vector<float> values) {
-  for (float& value : values) value = round_to_bf16(value);
-  return values;
-}
-
-// Calls term(output index, input index, weight index) for every product of a
-// convolution of (N, Cin, H, W) with (Cout, Cin, KH, KW) into (N, Cout, OH, OW);
-// window positions in the padding have no term.
-template <class Term>
-void for_each_term(const ConvGeometry& g, int batch, const Term& term) {
-  for (int n = 0; n < batch; ++n)
-    for (int o = 0; o < g.out_channels; ++o)
-      for (int oy = 0; oy < g.out_height; ++oy)
-        for (int ox = 0; ox < g.out_width; ++ox)
-          for (int i = 0; i < g.in_channels; ++i)
-            for (int ky = 0; ky < g.kernel_h; ++ky)
-              for (int kx = 0; kx < g.kernel_w; ++kx) {
-                const int iy = oy * g.stride_h + ky - g.pad_top, ix = ox * g.stride_w + kx - g.pad_left;
-                if (iy < 0 || iy >= g.height || ix < 0 || ix >= g.width) continue;
-                term(((long(n) * g.out_channels + o) * g.out_height + oy) * g.out_width + ox,
-                     ((long(n) * g.in_channels + i) * g.height + iy) * g.width + ix,
-                     ((long(o) * g.in_channels + i) * g.kernel_h + ky) * g.kernel_w + kx);
-              }
-}
-
-// y = bias + conv(x, w) in double on the operands as given.
-std::vector<double> reference_forward(const ConvGeometry& g, int batch, const std::vector<float>& x,
-                                      const std::vector<float>& w, const float* bias) {
-  std::vector<double> y(long(batch) * g.out_channels * g.out_pixels(), 0.0);
-  if (bias)
-    for (long k = 0; k < long(y.size()); ++k) y[k] = bias[(k / g.out_pixels()) % g.out_channels];
-  for_each_term(g, batch, [&](long out, long in, long weight) { y[out] += double(w[weight]) * x[in]; });
-  return y;
-}
-
-// dx = conv^T(dy, w) in double: each product of the forward convolution sends
-// dy of its output through its weight back to its input.
-std::vector<double> reference_input_gradient(const ConvGeometry& g, int batch, const std::vector<float>& dy,
-                                             const std::vector<float>& w) {
-  std::vector<double> dx(long(batch) * g.in_channels * g.in_pixels(), 0.0);
-  for_each_term(g, batch, [&](long out, long in, long weight) { dx[in] += double(w[weight]) * dy[out]; });
-  return dx;
-}
-
-// The largest |got - want| / max(1, |want|).
-template <class Want>
-double largest_error(const std::vector<float>& got, const std::vector<Want>& want) {
-  REQUIRE(got.size() == want.size());
-  double largest = 0.0;
-  for (std::size_t k = 0; k < got.size(); ++k)
-    largest = std::max(largest, std::abs(got[k] - double(want[k])) / std::max(1.0, std::abs(double(want[k]))));
-  return largest;
-}
+const laminar_test::SeededNormal normal_values(2025);
 
 enum class Kernel { vector, scalar };
 
@@ -130,27 +68,27 @@ void check_forward(const ConvGeometry& g, int batch) {
   CAPTURE(g.width);
   CAPTURE(g.kernel_w);
   CAPTURE(batch);
-  const std::vector<float> x = standard_normal(long(batch) * g.in_channels * g.in_pixels(), 1);
-  const std::vector<float> w = kernel_weights(g, 2);
-  const std::vector<float> bias = standard_normal(g.out_channels, 3);
-  const std::vector<double> want = reference_forward(g, batch, rounded(x), rounded(w), bias.data());
-  CHECK(largest_error(bf16_forward(g, batch, x, w, bias.data()), want) <= tolerance);
-  CHECK(largest_error(bf16_forward(g, batch, x, w, bias.data(), Kernel::scalar), want) <= tolerance);
-  const std::vector<double> unbiased = reference_forward(g, batch, rounded(x), rounded(w), nullptr);
-  CHECK(largest_error(bf16_forward(g, batch, x, w, nullptr), unbiased) <= tolerance);
+  const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 1);
+  const std::vector<float> w = normal_values.kernel_weights(g, 2);
+  const std::vector<float> bias = normal_values(g.out_channels, 3);
+  const std::vector<double> want = naive_forward(g, batch, bf16_rounded(x), bf16_rounded(w), bias.data());
+  CHECK(worst_error(bf16_forward(g, batch, x, w, bias.data()), want) <= tolerance);
+  CHECK(worst_error(bf16_forward(g, batch, x, w, bias.data(), Kernel::scalar), want) <= tolerance);
+  const std::vector<double> unbiased = naive_forward(g, batch, bf16_rounded(x), bf16_rounded(w), nullptr);
+  CHECK(worst_error(bf16_forward(g, batch, x, w, nullptr), unbiased) <= tolerance);
 }
 
 // dx through the bf16 forward kernel on dy packed for the transposed convolution.
 void check_input_gradient(const ConvGeometry& g, int batch) {
   REQUIRE(has_transposed_convolution(g));
-  const std::vector<float> dy = standard_normal(long(batch) * g.out_channels * g.out_pixels(), 4);
-  const std::vector<float> w = kernel_weights(g, 5);
+  const std::vector<float> dy = normal_values(long(batch) * g.out_channels * g.out_pixels(), 4);
+  const std::vector<float> w = normal_values.kernel_weights(g, 5);
   const BlockedConv transposed(transposed_convolution(g));
   std::vector<bf16_bits> packed_w(transposed.packed_weights());
   pack_transposed_weights_bf16(transposed, g, w.data(), packed_w.data());
-  const std::vector<double> want = reference_input_gradient(g, batch, rounded(dy), rounded(w));
+  const std::vector<double> want = naive_input_gradient(g, batch, bf16_rounded(dy), bf16_rounded(w));
   for (const Kernel kernel : {Kernel::vector, Kernel::scalar})
-    CHECK(largest_error(bf16_convolution(transposed, batch, dy, packed_w, nullptr, kernel), want) <= tolerance);
+    CHECK(worst_error(bf16_convolution(transposed, batch, dy, packed_w, nullptr, kernel), want) <= tolerance);
 }
 
 // A buffer of `count` elements starting on a 64-byte boundary, or `shift`
@@ -173,7 +111,7 @@ class Bf16Buffer {
 // either way, the values beside a tie, subnormals (to signed zero), the largest
 // float (to infinity), infinity and NaN.
 std::vector<float> rounding_cases(long count) {
-  std::vector<float> x = standard_normal(count, 6);
+  std::vector<float> x = normal_values(count, 6);
   const std::uint32_t cases[] = {0x3f808000u, 0x3f818000u, 0x3f807fffu, 0x3f808001u, 0x00012345u, 0x80012345u,
                                  0x7f7fffffu, 0xff800000u, 0x7fc00000u, 0xc0fe8000u};
   for (long k = 0; k < count; k += 37) x[k] = std::bit_cast<float>(cases[(k / 37) % std::size(cases)]);
@@ -240,7 +178,7 @@ TEST_CASE("pack_forward_weights_bf16 puts each input channel pair beside its 16 
   for (const ConvGeometry& g : {convolution(33, 8, 8, 20, 3, 1, 1), convolution(3, 8, 8, 40, 1, 1, 0),
                                 ConvGeometry{16, 9, 9, 17, 8, 7, 2, 3, 1, 1, 0, 0}}) {
     const BlockedConv b(g);
-    const std::vector<float> w = kernel_weights(g, 7);
+    const std::vector<float> w = normal_values.kernel_weights(g, 7);
     std::vector<bf16_bits> packed(b.packed_weights(), bf16_bits(0xffff));
     pack_forward_weights_bf16(b, w.data(), packed.data());
     CHECK(misplaced_weights(b, packed, [&](int o, int i, int ky, int kx) {
@@ -253,7 +191,7 @@ TEST_CASE("pack_transposed_weights_bf16 packs the flipped kernel with input and 
   for (const ConvGeometry& g : {convolution(33, 8, 8, 20, 3, 1, 1), convolution(20, 8, 8, 3, 1, 1, 0),
                                 ConvGeometry{17, 9, 9, 16, 8, 7, 2, 3, 1, 1, 0, 0}}) {
     const BlockedConv transposed(transposed_convolution(g));
-    const std::vector<float> w = kernel_weights(g, 8);
+    const std::vector<float> w = normal_values.kernel_weights(g, 8);
     std::vector<bf16_bits> packed(transposed.packed_weights(), bf16_bits(0xffff));
     pack_transposed_weights_bf16(transposed, g, w.data(), packed.data());
     // Output channel o of the transposed convolution is input channel o of g.
@@ -324,17 +262,17 @@ TEST_CASE("bf16 direct convolution rounds its operands rather than multiplying f
   // products by about 2^-9 relative each; over 3 x 20 x 81 outputs the largest
   // departure from the float convolution is far above the float tolerance.
   const ConvGeometry g = convolution(20, 9, 9, 20, 3, 1, 1);
-  const std::vector<float> x = standard_normal(3L * g.in_channels * g.in_pixels(), 9);
-  const std::vector<float> w = kernel_weights(g, 10);
-  CHECK(largest_error(bf16_forward(g, 3, x, w, nullptr), reference_forward(g, 3, x, w, nullptr)) > 20 * tolerance);
+  const std::vector<float> x = normal_values(3L * g.in_channels * g.in_pixels(), 9);
+  const std::vector<float> w = normal_values.kernel_weights(g, 10);
+  CHECK(worst_error(bf16_forward(g, 3, x, w, nullptr), naive_forward(g, 3, x, w, nullptr)) > 20 * tolerance);
 }
 
 TEST_CASE("bf16 direct convolution leaves zeros in the channel tail of its packed output") {
   const ConvGeometry g = convolution(20, 9, 9, 20, 3, 1, 1);
   const BlockedConv b(g);
-  const std::vector<float> x = standard_normal(2L * g.in_channels * g.in_pixels(), 11);
-  const std::vector<float> w = kernel_weights(g, 12);
-  const std::vector<float> bias = standard_normal(g.out_channels, 13);
+  const std::vector<float> x = normal_values(2L * g.in_channels * g.in_pixels(), 11);
+  const std::vector<float> w = normal_values.kernel_weights(g, 12);
+  const std::vector<float> bias = normal_values(g.out_channels, 13);
   std::vector<bf16_bits> packed_x(2 * b.input_image()), packed_w(b.packed_weights());
   std::vector<float> packed_y(2 * b.output_image(), -1.0f);
   pack_input_bf16(b, 2, x.data(), packed_x.data());
@@ -351,11 +289,11 @@ TEST_CASE("bf16 direct convolution leaves zeros in the channel tail of its packe
 TEST_CASE("the vector and scalar bf16 direct convolutions agree") {
   for (const ConvGeometry& g : {convolution(48, 32, 32, 80, 3, 1, 1), convolution(40, 31, 31, 24, 3, 2, 1),
                                 convolution(16, 9, 9, 48, 5, 3, 2), convolution(35, 4, 4, 40, 3, 1, 1)}) {
-    const std::vector<float> x = standard_normal(3L * g.in_channels * g.in_pixels(), 14);
-    const std::vector<float> w = kernel_weights(g, 15);
-    const std::vector<float> bias = standard_normal(g.out_channels, 16);
-    CHECK(largest_error(bf16_forward(g, 3, x, w, bias.data()),
-                        bf16_forward(g, 3, x, w, bias.data(), Kernel::scalar)) <= tolerance);
+    const std::vector<float> x = normal_values(3L * g.in_channels * g.in_pixels(), 14);
+    const std::vector<float> w = normal_values.kernel_weights(g, 15);
+    const std::vector<float> bias = normal_values(g.out_channels, 16);
+    CHECK(worst_error(bf16_forward(g, 3, x, w, bias.data()),
+                      bf16_forward(g, 3, x, w, bias.data(), Kernel::scalar)) <= tolerance);
   }
 }
 

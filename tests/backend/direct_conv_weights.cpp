@@ -6,63 +6,28 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
-#include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <laminar/backend/cpu/direct_conv_weights.hpp>
-#include <laminar/core/philox.hpp>
 #include <limits>
 #include <vector>
 
 #include "support/convolution.hpp"
+#include "support/reference_convolution.hpp"
 
 using namespace laminar;
 using namespace laminar::cpu_detail;
 
 namespace {
 
+using laminar_test::check_close;
+using laminar_test::naive_bias_gradient;
+using laminar_test::naive_weight_gradient;
+using laminar_test::NaiveSums;
+
+const laminar_test::SeededNormal normal_values(20240611);
+
 ConvGeometry square(int in_channels, int size, int out_channels, int kernel, int stride, int pad) {
   return laminar_test::convolution(in_channels, size, size, out_channels, kernel, stride, pad);
-}
-
-std::vector<float> normal_values(long count, std::uint32_t stream) {
-  std::vector<float> v(count);
-  for (long e = 0; e < count; ++e) v[e] = float(philox::normal(20240611, stream, 0, e));
-  return v;
-}
-
-// The naive gradients in double, with the sum of |terms| of each element beside them:
-// the scale a float sum's rounding error grows with.
-struct Reference {
-  std::vector<double> dw, dw_scale, dbias, dbias_scale;
-};
-
-Reference naive_gradients(const ConvGeometry& g, int batch, const std::vector<float>& x, const std::vector<float>& dy) {
-  Reference r;
-  const long weights = long(g.out_channels) * g.in_channels * g.kernel_h * g.kernel_w;
-  r.dw.assign(weights, 0.0);
-  r.dw_scale.assign(weights, 0.0);
-  r.dbias.assign(g.out_channels, 0.0);
-  r.dbias_scale.assign(g.out_channels, 0.0);
-  for (int n = 0; n < batch; ++n)
-    for (int o = 0; o < g.out_channels; ++o)
-      for (int oy = 0; oy < g.out_height; ++oy)
-        for (int ox = 0; ox < g.out_width; ++ox) {
-          const double d = dy[((long(n) * g.out_channels + o) * g.out_height + oy) * g.out_width + ox];
-          r.dbias[o] += d;
-          r.dbias_scale[o] += std::abs(d);
-          for (int i = 0; i < g.in_channels; ++i)
-            for (int ky = 0; ky < g.kernel_h; ++ky)
-              for (int kx = 0; kx < g.kernel_w; ++kx) {
-                const int iy = oy * g.stride_h + ky - g.pad_top, ix = ox * g.stride_w + kx - g.pad_left;
-                if (iy < 0 || iy >= g.height || ix < 0 || ix >= g.width) continue;
-                const double term = x[((long(n) * g.in_channels + i) * g.height + iy) * g.width + ix] * d;
-                const long e = ((long(o) * g.in_channels + i) * g.kernel_h + ky) * g.kernel_w + kx;
-                r.dw[e] += term;
-                r.dw_scale[e] += std::abs(term);
-              }
-        }
-  return r;
 }
 
 struct Gradients {
@@ -94,21 +59,6 @@ Gradients run(Kernel kernel, const ConvGeometry& g, int batch, const std::vector
   return out;
 }
 
-// |value - reference| <= tolerance * max(1, sum of |terms|), element by element.
-void check_close(const std::vector<float>& value, const std::vector<double>& reference,
-                 const std::vector<double>& scale, double tolerance) {
-  REQUIRE(value.size() == reference.size());
-  long bad = 0;
-  double worst = 0;
-  for (std::size_t e = 0; e < value.size(); ++e) {
-    const double error = std::abs(double(value[e]) - reference[e]) / std::max(1.0, scale[e]);
-    if (!(error <= tolerance)) ++bad;
-    if (!(error <= worst)) worst = error;
-  }
-  CAPTURE(worst);
-  CHECK(bad == 0);
-}
-
 // Both kernels at 1, 2 and 3 threads against the naive sums (relative error 1e-4 of
 // the sum of |terms|), and the vector kernel against the scalar one, which adds the
 // same products in the same order (1e-5 of the same scale: only the rounding of the
@@ -116,18 +66,17 @@ void check_close(const std::vector<float>& value, const std::vector<double>& ref
 void check_geometry(const ConvGeometry& g, int batch) {
   const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 1);
   const std::vector<float> dy = normal_values(long(batch) * g.out_channels * g.out_pixels(), 2);
-  const Reference reference = naive_gradients(g, batch, x, dy);
+  const NaiveSums dw = naive_weight_gradient(g, batch, x, dy), dbias = naive_bias_gradient(g, batch, dy);
   for (int threads : {1, 2, 3}) {
     CAPTURE(threads);
     const Gradients vector = run(direct_conv_backward_weights, g, batch, x, dy, threads);
     const Gradients scalar = run(direct_conv_backward_weights_scalar, g, batch, x, dy, threads);
-    check_close(vector.dw, reference.dw, reference.dw_scale, 1e-4);
-    check_close(vector.dbias, reference.dbias, reference.dbias_scale, 1e-4);
-    check_close(scalar.dw, reference.dw, reference.dw_scale, 1e-4);
-    check_close(scalar.dbias, reference.dbias, reference.dbias_scale, 1e-4);
-    check_close(vector.dw, std::vector<double>(scalar.dw.begin(), scalar.dw.end()), reference.dw_scale, 1e-5);
-    check_close(vector.dbias, std::vector<double>(scalar.dbias.begin(), scalar.dbias.end()), reference.dbias_scale,
-                1e-5);
+    check_close(vector.dw, dw.values, dw.magnitudes, 1e-4);
+    check_close(vector.dbias, dbias.values, dbias.magnitudes, 1e-4);
+    check_close(scalar.dw, dw.values, dw.magnitudes, 1e-4);
+    check_close(scalar.dbias, dbias.values, dbias.magnitudes, 1e-4);
+    check_close(vector.dw, std::vector<double>(scalar.dw.begin(), scalar.dw.end()), dw.magnitudes, 1e-5);
+    check_close(vector.dbias, std::vector<double>(scalar.dbias.begin(), scalar.dbias.end()), dbias.magnitudes, 1e-5);
   }
 }
 

@@ -6,61 +6,31 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
 #include <cstring>
-#include <iterator>
 #include <laminar/backend/cpu/direct_conv_weights.hpp>
-#include <laminar/core/philox.hpp>
 #include <limits>
-#include <random>
 #include <vector>
 
 #include "support/convolution.hpp"
+#include "support/reference_convolution.hpp"
 
 using namespace laminar;
 using namespace laminar::cpu_detail;
 
 namespace {
 
+using laminar_test::aligned_within;
+using laminar_test::bf16_rounded;
+using laminar_test::check_close;
+using laminar_test::naive_bias_gradient;
+using laminar_test::naive_weight_gradient;
+using laminar_test::NaiveSums;
+using laminar_test::values_with_corner_cases;
+
+const laminar_test::SeededNormal normal_values(20240612);
+
 ConvGeometry square(int in_channels, int size, int out_channels, int kernel, int stride, int pad) {
   return laminar_test::convolution(in_channels, size, size, out_channels, kernel, stride, pad);
-}
-
-std::vector<float> normal_values(long count, std::uint32_t stream) {
-  std::vector<float> v(count);
-  for (long e = 0; e < count; ++e) v[e] = float(philox::normal(20240612, stream, 0, e));
-  return v;
-}
-
-std::vector<float> rounded(const std::vector<float>& values) {
-  std::vector<float> r(values.size());
-  std::transform(values.begin(), values.end(), r.begin(), round_to_bf16);
-  return r;
-}
-
-// Normal values with, every seventh element, one whose rounding is a corner case:
-// ties to even in both directions, subnormals (flushed to zero), infinities, a NaN.
-// From <random>, which is cheaper than Philox for the packers' tens of millions.
-std::vector<float> values_with_corner_cases(long count, std::uint32_t seed) {
-  const float corners[] = {1.0f + 0x1p-8f,  1.0f + 3 * 0x1p-8f, -(1.0f + 0x1p-8f),
-                           1e-40f,          -1e-40f,            std::numeric_limits<float>::infinity(),
-                           -0.0f,           std::numeric_limits<float>::quiet_NaN()};
-  std::mt19937 generator(seed);
-  std::normal_distribution<float> normal;
-  std::vector<float> v(count);
-  for (long e = 0; e < count; ++e) v[e] = e % 7 == 0 ? corners[(e / 7) % std::size(corners)] : normal(generator);
-  return v;
-}
-
-// `count` elements of `storage`, starting `shift` elements past a 64-byte boundary,
-// filled with a NaN pattern that no packer writes, so that an unwritten element
-// shows. Shift 0 lets a packer take its streaming path, shift 1 keeps it off.
-bf16_bits* aligned_within(std::vector<bf16_bits>& storage, long count, int shift) {
-  storage.assign(count + 64, bf16_bits(0x7fab));
-  const auto address = reinterpret_cast<std::uintptr_t>(storage.data());
-  return storage.data() + (64 - address % 64) % 64 / sizeof(bf16_bits) + shift;
 }
 
 // How many elements of packed (pairs, blocks, pixels, 16 channels, 2 images) differ
@@ -108,43 +78,6 @@ void check_pack_output_pairs(const ConvGeometry& g, int batch, int shift = 1) {
   CHECK(mismatches(packed, image_pairs(batch), b.out_blocks, g.out_pixels(), expected) == 0);
 }
 
-// The naive gradients in double, with the sum of |terms| of each element beside them:
-// the scale a float sum's rounding error grows with. dw from the rounded operands,
-// dbias from the float dy.
-struct Reference {
-  std::vector<double> dw, dw_scale, dbias, dbias_scale;
-};
-
-Reference naive_gradients(const ConvGeometry& g, int batch, const std::vector<float>& x, const std::vector<float>& dy) {
-  const std::vector<float> x_rounded = rounded(x), dy_rounded = rounded(dy);
-  Reference r;
-  const long weights = long(g.out_channels) * g.in_channels * g.kernel_h * g.kernel_w;
-  r.dw.assign(weights, 0.0);
-  r.dw_scale.assign(weights, 0.0);
-  r.dbias.assign(g.out_channels, 0.0);
-  r.dbias_scale.assign(g.out_channels, 0.0);
-  for (int n = 0; n < batch; ++n)
-    for (int o = 0; o < g.out_channels; ++o)
-      for (int oy = 0; oy < g.out_height; ++oy)
-        for (int ox = 0; ox < g.out_width; ++ox) {
-          const long pixel = ((long(n) * g.out_channels + o) * g.out_height + oy) * g.out_width + ox;
-          r.dbias[o] += dy[pixel];
-          r.dbias_scale[o] += std::abs(dy[pixel]);
-          const double d = dy_rounded[pixel];
-          for (int i = 0; i < g.in_channels; ++i)
-            for (int ky = 0; ky < g.kernel_h; ++ky)
-              for (int kx = 0; kx < g.kernel_w; ++kx) {
-                const int iy = oy * g.stride_h + ky - g.pad_top, ix = ox * g.stride_w + kx - g.pad_left;
-                if (iy < 0 || iy >= g.height || ix < 0 || ix >= g.width) continue;
-                const double term = x_rounded[((long(n) * g.in_channels + i) * g.height + iy) * g.width + ix] * d;
-                const long e = ((long(o) * g.in_channels + i) * g.kernel_h + ky) * g.kernel_w + kx;
-                r.dw[e] += term;
-                r.dw_scale[e] += std::abs(term);
-              }
-        }
-  return r;
-}
-
 struct Gradients {
   std::vector<float> dw, dbias;
 };
@@ -177,21 +110,6 @@ Gradients run(Kernel kernel, const ConvGeometry& g, int batch, const std::vector
   return out;
 }
 
-// |value - reference| <= tolerance * max(1, sum of |terms|), element by element.
-void check_close(const std::vector<float>& value, const std::vector<double>& reference,
-                 const std::vector<double>& scale, double tolerance) {
-  REQUIRE(value.size() == reference.size());
-  long bad = 0;
-  double worst = 0;
-  for (std::size_t e = 0; e < value.size(); ++e) {
-    const double error = std::abs(double(value[e]) - reference[e]) / std::max(1.0, scale[e]);
-    if (!(error <= tolerance)) ++bad;
-    if (!(error <= worst)) worst = error;
-  }
-  CAPTURE(worst);
-  CHECK(bad == 0);
-}
-
 // Both kernels at 1, 2 and 3 threads against the naive sums (relative error 1e-4 of
 // the sum of |terms|: products of bf16 values are exact in float, so only the float
 // accumulation differs from the double one), and the vector kernel against the
@@ -200,18 +118,18 @@ void check_close(const std::vector<float>& value, const std::vector<double>& ref
 void check_geometry(const ConvGeometry& g, int batch) {
   const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 1);
   const std::vector<float> dy = normal_values(long(batch) * g.out_channels * g.out_pixels(), 2);
-  const Reference reference = naive_gradients(g, batch, x, dy);
+  const NaiveSums dw = naive_weight_gradient(g, batch, bf16_rounded(x), bf16_rounded(dy));
+  const NaiveSums dbias = naive_bias_gradient(g, batch, dy);
   for (int threads : {1, 2, 3}) {
     CAPTURE(threads);
     const Gradients vector = run(direct_conv_backward_weights_bf16, g, batch, x, dy, threads);
     const Gradients scalar = run(direct_conv_backward_weights_bf16_scalar, g, batch, x, dy, threads);
-    check_close(vector.dw, reference.dw, reference.dw_scale, 1e-4);
-    check_close(vector.dbias, reference.dbias, reference.dbias_scale, 1e-4);
-    check_close(scalar.dw, reference.dw, reference.dw_scale, 1e-4);
-    check_close(scalar.dbias, reference.dbias, reference.dbias_scale, 1e-4);
-    check_close(vector.dw, std::vector<double>(scalar.dw.begin(), scalar.dw.end()), reference.dw_scale, 1e-5);
-    check_close(vector.dbias, std::vector<double>(scalar.dbias.begin(), scalar.dbias.end()), reference.dbias_scale,
-                1e-5);
+    check_close(vector.dw, dw.values, dw.magnitudes, 1e-4);
+    check_close(vector.dbias, dbias.values, dbias.magnitudes, 1e-4);
+    check_close(scalar.dw, dw.values, dw.magnitudes, 1e-4);
+    check_close(scalar.dbias, dbias.values, dbias.magnitudes, 1e-4);
+    check_close(vector.dw, std::vector<double>(scalar.dw.begin(), scalar.dw.end()), dw.magnitudes, 1e-5);
+    check_close(vector.dbias, std::vector<double>(scalar.dbias.begin(), scalar.dbias.end()), dbias.magnitudes, 1e-5);
   }
 }
 
