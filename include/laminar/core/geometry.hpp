@@ -4,12 +4,12 @@
 
 namespace laminar {
 
-// A 2d convolution over (N, C_in, H, W) -> (N, C_out, OH, OW). Padding is given
-// at the top/left; the bottom/right padding is whatever makes OH, OW come out.
 // What a convolution does to its sums before storing them: nothing, or ReLU
 // (x < 0 ? 0 : x, NaN kept), so that Conv-BatchNorm-ReLU at inference is one pass.
 enum class ConvEpilogue { none, relu };
 
+// A 2d convolution over (N, C_in, H, W) -> (N, C_out, OH, OW). Padding is given
+// at the top/left; the bottom/right padding is whatever makes OH, OW come out.
 struct ConvGeometry {
   int in_channels, height, width;
   int out_channels, out_height, out_width;
