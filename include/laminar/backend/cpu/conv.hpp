@@ -306,23 +306,6 @@ inline void round_all_to_bf16(const float* in, long n, float* out) {
   for (long i = 0; i < n; ++i) out[i] = round_to_bf16(in[i]);
 }
 
-// sums (C) = dy (N, C, pixels) summed over images and pixels, in float as every
-// bias gradient is: the rounding of bf16 is for the products only.
-inline void sum_channels(int batch, int channels, long pixels, const float* dy, float* sums) {
-#pragma omp parallel for schedule(static) if (double(batch) * channels * pixels > parallel_threshold)
-  for (int c = 0; c < channels; ++c) {
-    float total = 0;
-    for (int n = 0; n < batch; ++n) {
-      const float* plane = dy + (long(n) * channels + c) * pixels;
-      float partial = 0;
-#pragma omp simd reduction(+ : partial)
-      for (long p = 0; p < pixels; ++p) partial += plane[p];
-      total += partial;
-    }
-    sums[c] = total;
-  }
-}
-
 // The vdpbf16ps passes: bf16 blocked operands in the workspace (slot 0),
 // float results.
 inline void dot_product_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w,
@@ -403,21 +386,28 @@ inline void bf16_conv2d_backward_data(const ConvGeometry& g, int batch, const fl
   conv2d_backward_data(g, batch, rounded, rounded + ny, dx, ws);
 }
 
-inline void bf16_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
+// The AMX and vdpbf16ps kernels sum the float dy into dbias as they pack it; the
+// emulated pass leaves dbias untouched and returns false, and the caller sums it
+// (ops<cpu>::sum_per_channel), in float as every bias gradient is: the rounding
+// of bf16 is for the products only.
+inline bool bf16_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
                                          float* dbias, Workspace<cpu>& ws) {
   if (bf16_kernels() == Bf16Kernels::amx && AmxWeightLayout::supports(g) &&
       use_direct_conv(g, ConvPass::backward_weights)) {
     const long bytes = amx_conv_backward_weights_scratch(g, batch, omp_get_max_threads());
-    return amx_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws.get<unsigned char>(std::size_t(bytes)));
+    amx_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws.get<unsigned char>(std::size_t(bytes)));
+    return true;
   }
-  if (bf16_kernels() == Bf16Kernels::dot_product && use_direct_conv(g, ConvPass::backward_weights))
-    return dot_product_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+  if (bf16_kernels() == Bf16Kernels::dot_product && use_direct_conv(g, ConvPass::backward_weights)) {
+    dot_product_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+    return true;
+  }
   const long nx = long(batch) * g.in_channels * g.in_pixels(), ny = long(batch) * g.out_channels * g.out_pixels();
   float* rounded = ws.get<float>(std::size_t(nx + ny), 1);
   round_all_to_bf16(x, nx, rounded);
   round_all_to_bf16(dy, ny, rounded + nx);
   conv2d_backward_weights(g, batch, rounded, rounded + nx, dw, static_cast<float*>(nullptr), ws);
-  if (dbias) sum_channels(batch, g.out_channels, g.out_pixels(), dy, dbias);
+  return false;
 }
 
 }  // namespace laminar::cpu_detail

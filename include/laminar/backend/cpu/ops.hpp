@@ -20,6 +20,7 @@
 #include "../../core/geometry.hpp"
 #include "../../core/precision.hpp"
 #include "../../core/workspace.hpp"
+#include "../../expr/expr.hpp"
 #include "conv.hpp"
 #include "gemm.hpp"
 
@@ -325,8 +326,11 @@ struct ops<cpu> {
   static void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
                                       Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native) {
     if constexpr (std::is_same_v<T, float>)
-      if (arithmetic == Arithmetic::bf16)
-        return cpu_detail::bf16_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+      if (arithmetic == Arithmetic::bf16) {
+        const bool bias_written = cpu_detail::bf16_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+        if (dbias && !bias_written) sum_per_channel(dbias, batch, g.out_channels, g.out_pixels(), expr::in(dy));
+        return;
+      }
     cpu_detail::conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
   }
 
