@@ -8,11 +8,13 @@
 #include <time.h>  // clock_gettime, CLOCK_THREAD_CPUTIME_ID
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <concepts>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <laminar/laminar.hpp>
 #include <memory>
 #include <string>
@@ -45,13 +47,6 @@ struct FmaRegister<float> {
   static constexpr int lanes = 16, chains = 16;
   static type broadcast(float v) { return _mm512_set1_ps(v); }
   static type fma(type a, type b, type c) { return _mm512_fmadd_ps(a, b, c); }
-  static double total(type v) {
-    alignas(64) float lane[16];
-    _mm512_store_ps(lane, v);
-    double s = 0;
-    for (float x : lane) s += x;
-    return s;
-  }
 };
 template <>
 struct FmaRegister<double> {
@@ -60,13 +55,6 @@ struct FmaRegister<double> {
   static constexpr int lanes = 8, chains = 16;
   static type broadcast(double v) { return _mm512_set1_pd(v); }
   static type fma(type a, type b, type c) { return _mm512_fmadd_pd(a, b, c); }
-  static double total(type v) {
-    alignas(64) double lane[8];
-    _mm512_store_pd(lane, v);
-    double s = 0;
-    for (double x : lane) s += x;
-    return s;
-  }
 };
 #elif !defined(__CUDA_ARCH__) && defined(__AVX2__) && defined(__FMA__)
 template <>
@@ -76,13 +64,6 @@ struct FmaRegister<float> {
   static constexpr int lanes = 8, chains = 12;
   static type broadcast(float v) { return _mm256_set1_ps(v); }
   static type fma(type a, type b, type c) { return _mm256_fmadd_ps(a, b, c); }
-  static double total(type v) {
-    alignas(32) float lane[8];
-    _mm256_store_ps(lane, v);
-    double s = 0;
-    for (float x : lane) s += x;
-    return s;
-  }
 };
 template <>
 struct FmaRegister<double> {
@@ -91,11 +72,6 @@ struct FmaRegister<double> {
   static constexpr int lanes = 4, chains = 12;
   static type broadcast(double v) { return _mm256_set1_pd(v); }
   static type fma(type a, type b, type c) { return _mm256_fmadd_pd(a, b, c); }
-  static double total(type v) {
-    alignas(32) double lane[4];
-    _mm256_store_pd(lane, v);
-    return lane[0] + lane[1] + lane[2] + lane[3];
-  }
 };
 #else
 // Without a known FMA instruction set this measures what the compiler makes of
@@ -109,12 +85,22 @@ struct FmaRegister<T> {
   static constexpr int lanes = 1, chains = 16;
   static type broadcast(T v) { return v; }
   static type fma(type a, type b, type c) { return a * b + c; }
-  static double total(type v) { return double(v); }
 };
 #endif
 
 template <class T>
 concept ProbedElement = requires { FmaRegister<T>::lanes; };
+
+// The sum of a register's lanes.
+template <class T>
+double lane_total(const typename FmaRegister<T>::type& v) {
+  std::array<T, FmaRegister<T>::lanes> lane;
+  static_assert(sizeof lane == sizeof v);
+  std::memcpy(lane.data(), &v, sizeof lane);
+  double sum = 0;
+  for (const T x : lane) sum += double(x);
+  return sum;
+}
 
 // Runs `rounds` rounds of `chains` independent FMAs on the calling thread. The
 // iteration a <- a * m + c converges to c / (1 - m) = 1, so no accumulator
@@ -127,7 +113,7 @@ double fma_chains(long rounds, std::index_sequence<Chain...>) {
   typename R::type accumulator[] = {R::broadcast(T(0.001) * T(Chain))...};
   const typename R::type multiplier = R::broadcast(T(0.999999)), addend = R::broadcast(T(0.000001));
   for (long r = 0; r < rounds; ++r) ((accumulator[Chain] = R::fma(accumulator[Chain], multiplier, addend)), ...);
-  return (R::total(accumulator[Chain]) + ...);
+  return (lane_total<T>(accumulator[Chain]) + ...);
 }
 
 // Seconds the calling thread has spent on a CPU.
