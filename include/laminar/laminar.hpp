@@ -15,6 +15,7 @@
 #include "layers/flatten.hpp"
 #include "layers/input.hpp"
 #include "layers/pool.hpp"
+#include "layers/subsample.hpp"
 #include "net/describe.hpp"
 #include "net/model.hpp"
 #include "net/residual.hpp"

@@ -31,19 +31,27 @@ struct IsResidual<Residual<Layers...>> : std::true_type {};
 template <class In, class... Layers>
 void describe_rows(std::vector<DescribeRow>& rows, const std::string& prefix, int depth);
 
+template <class In, class... Layers>
+void describe_list(std::vector<DescribeRow>& rows, const std::string& prefix, int depth, type_list<Layers...>*) {
+  describe_rows<In, Layers...>(rows, prefix, depth);
+}
+
+// A residual block's row, its branch's rows under it, then its shortcut's: the
+// projection as one row "4.shortcut", a Shortcut<...> as that row and its own
+// layers' rows, "4.shortcut.1", ..., as their parameters are named.
 template <class L, class In>
 void describe_layer(std::vector<DescribeRow>& rows, const std::string& position, int depth) {
   using Out = decltype(L::template output_shape<In>());
   rows.push_back({position, std::string(2 * depth, ' ') + L::name(), Out::name(),
                   L::template parameter_count<In>, L::template flops<In>});
   if constexpr (IsResidual<L>::value) {
-    [&]<class... Inner>(Residual<Inner...>*) {
-      describe_rows<In, Inner...>(rows, position + ".", depth + 1);
-    }(static_cast<L*>(nullptr));
+    describe_list<In>(rows, position + ".", depth + 1, static_cast<typename L::branch*>(nullptr));
     if constexpr (!L::template identity<In>) {
-      using P = typename L::template Projection<In>;
-      rows.push_back({position + ".shortcut", std::string(2 * depth + 2, ' ') + P::name(),
-                      Out::name(), P::template parameter_count<In>, P::template flops<In>});
+      using S = typename L::template shortcut_of<In>;
+      rows.push_back({position + ".shortcut", std::string(2 * depth + 2, ' ') + S::name(),
+                      Out::name(), S::template parameter_count<In>, S::template flops<In>});
+      if constexpr (L::explicit_shortcut)
+        describe_list<In>(rows, position + ".shortcut.", depth + 2, static_cast<typename S::layers*>(nullptr));
     }
   }
 }
@@ -109,21 +117,8 @@ template <class Net>
 struct NetworkCost;
 template <int... Dims, class... Layers>
 struct NetworkCost<Sequential<Input<Dims...>, Layers...>> {
-  using Shapes = typename Sequential<Input<Dims...>, Layers...>::shapes;
-  static constexpr long parameters = [] {
-    long total = 0;
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((total += Layers::template parameter_count<std::tuple_element_t<I, Shapes>>), ...);
-    }(std::index_sequence_for<Layers...>{});
-    return total;
-  }();
-  static constexpr double flops = [] {
-    double total = 0;
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((total += Layers::template flops<std::tuple_element_t<I, Shapes>>), ...);
-    }(std::index_sequence_for<Layers...>{});
-    return total;
-  }();
+  static constexpr long parameters = detail::list_parameter_count<Shape<Dims...>, Layers...>;
+  static constexpr double flops = detail::list_flops<Shape<Dims...>, Layers...>;
 };
 
 template <class Net>

@@ -26,6 +26,7 @@ namespace detail {
 //   BatchNorm, activation            -> BnAct   (airbench's conv - pool - BN - GELU)
 //   Residual<branch...>, activation  -> ResidualAct<Residual<fused branch...>, activation>
 //   Residual<branch...>              -> Residual<fused branch...>
+//   Shortcut<layers...>              -> Shortcut<fused layers...>  (a Residual's first argument)
 //   anything else                    -> itself
 // A more specialised pattern wins, so the three-layer rule beats the two-layer one.
 template <class Done, class... Rest>
@@ -74,6 +75,20 @@ struct FuseInside<Residual<Layers...>> {
   using type = typename ResidualOf<typename Fuse<type_list<>, Layers...>::type>::type;
 };
 
+template <class List>
+struct ShortcutOf;
+template <class... Ops>
+struct ShortcutOf<type_list<Ops...>> {
+  using type = Shortcut<Ops...>;
+};
+
+// A Residual's Shortcut is the first element of its list, so the rule above
+// reaches it; it fuses on its own, never with the branch layers after it.
+template <class... Layers>
+struct FuseInside<Shortcut<Layers...>> {
+  using type = typename ShortcutOf<typename Fuse<type_list<>, Layers...>::type>::type;
+};
+
 template <class... Done, class... Layers, class F, class... Rest>
 struct Fuse<type_list<Done...>, Residual<Layers...>, Activation<F>, Rest...>
     : Fuse<type_list<Done..., ResidualAct<typename FuseInside<Residual<Layers...>>::type, Activation<F>>>,
@@ -104,7 +119,8 @@ inline constexpr auto fused_spans = []<class... Ops>(type_list<Ops...>*) {
 }(static_cast<fused_list<Layers...>*>(nullptr));
 
 // One op of a fused plan: the original positions it covers (dotted inside
-// residual branches, "4.1"), its name and its nesting depth.
+// residual branches, "4.1", and shortcuts, "4.shortcut.2"), its name and its
+// nesting depth.
 struct PlanEntry {
   std::string first, last;
   std::string op;
@@ -113,15 +129,16 @@ struct PlanEntry {
 
 namespace detail {
 
+// The residual block an op runs, alone or with its activation.
 template <class Op>
-struct BranchOf {};
+struct BlockOf {};
 template <class... Layers>
-struct BranchOf<Residual<Layers...>> {
-  using type = type_list<Layers...>;
+struct BlockOf<Residual<Layers...>> {
+  using type = Residual<Layers...>;
 };
 template <class... Layers, class Act>
-struct BranchOf<ResidualAct<Residual<Layers...>, Act>> {
-  using type = type_list<Layers...>;
+struct BlockOf<ResidualAct<Residual<Layers...>, Act>> {
+  using type = Residual<Layers...>;
 };
 
 template <class... Ops>
@@ -129,10 +146,14 @@ void plan_entries(std::vector<PlanEntry>& entries, const std::string& prefix, in
   int position = 1;
   const auto add = [&]<class Op>(Op*) {
     const int last = position + span_of<Op>() - 1;
-    entries.push_back({prefix + std::to_string(position), prefix + std::to_string(last), Op::name(), depth});
-    if constexpr (requires { typename BranchOf<Op>::type; })
-      plan_entries(entries, prefix + std::to_string(position) + ".", depth + 1,
-                   static_cast<typename BranchOf<Op>::type*>(nullptr));
+    const std::string at = prefix + std::to_string(position);
+    entries.push_back({at, prefix + std::to_string(last), Op::name(), depth});
+    if constexpr (requires { typename BlockOf<Op>::type; }) {
+      using Block = typename BlockOf<Op>::type;
+      plan_entries(entries, at + ".", depth + 1, static_cast<typename Block::branch*>(nullptr));
+      if constexpr (Block::explicit_shortcut)
+        plan_entries(entries, at + ".shortcut.", depth + 1, static_cast<typename Block::shortcut::layers*>(nullptr));
+    }
     position = last + 1;
   };
   (add(static_cast<Ops*>(nullptr)), ...);

@@ -208,13 +208,29 @@ template <class Layer>
 struct ResidualBranch {
   static void collect(const std::string&, std::vector<std::string>&) {}
 };
+template <class List>
+struct BranchGammas;
 template <class... Inner>
-struct ResidualBranch<Residual<Inner...>> {
-  // `prefix` names this Residual ("6."); its branch layers are "6.1." ... "6.n.".
-  static void collect(const std::string& prefix, std::vector<std::string>& names) {
+struct BranchGammas<type_list<Inner...>> {
+  // The residual blocks inside the list under `prefix`, then the list's own last BatchNorm.
+  static void collect(const std::string& prefix, std::vector<std::string>& names, bool last_too) {
     collect_last_gammas<Inner...>(prefix, names);
     using Last = std::tuple_element_t<sizeof...(Inner) - 1, std::tuple<Inner...>>;
-    if constexpr (is_batchnorm<Last>) names.push_back(prefix + std::to_string(sizeof...(Inner)) + ".gamma");
+    if constexpr (is_batchnorm<Last>)
+      if (last_too) names.push_back(prefix + std::to_string(sizeof...(Inner)) + ".gamma");
+  }
+};
+template <class... Args>
+struct ResidualBranch<Residual<Args...>> {
+  // `prefix` names this Residual ("6."); its branch layers are "6.1." ... "6.n.", the
+  // layers of a Shortcut<...> "6.shortcut.1." ... . A shortcut's own last BatchNorm
+  // (ResNet-D's) is never zeroed: the block would then start as branch(x) alone, not
+  // as the identity. Residual blocks nested in either are.
+  static void collect(const std::string& prefix, std::vector<std::string>& names) {
+    using Block = Residual<Args...>;
+    BranchGammas<typename Block::branch>::collect(prefix, names, true);
+    if constexpr (Block::explicit_shortcut)
+      BranchGammas<typename Block::shortcut::layers>::collect(prefix + "shortcut.", names, false);
   }
 };
 
