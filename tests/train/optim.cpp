@@ -1,7 +1,8 @@
 // Optimizers: the first steps of SGD, Adam, AdamW, Adadelta and RMSprop equal
 // hand-computed values; the shared core's weight decay, no-bias-decay rule,
-// max-norm constraint, gradient clipping, frozen parameters, per-group learning
-// rates and state visiting; and the errors for bad options.
+// max-norm constraint (on every weight or per name prefix), gradient clipping,
+// frozen parameters, per-group learning rates and state visiting; and the
+// errors for bad options.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -374,6 +375,94 @@ TEST_CASE("max-norm treats each convolution filter as one row") {
   for (int i = 0; i < 4; ++i) CHECK(w.value()[4 + i] == short_filter[i]);
 }
 
+// Two dense layers: 1.weight (2 outputs, 4 inputs), 1.bias, 3.weight (2, 2), 3.bias.
+using TwoDense = Sequential<Input<4>, Dense<2>, ReLU, Dense<2>>;
+
+// Every gradient zero, so a momentum-free SGD step leaves the values to the constraint alone.
+template <class M>
+void zero_grads(M& model) {
+  for (const auto& named : model.parameters())
+    if (auto* p = named.parameter; p->trainable()) std::fill(p->grad(), p->grad() + p->size, 0.0);
+}
+
+TEST_CASE("set_max_norm rescales a selected row to norm exactly 3 and leaves a row under the bound") {
+  Model<TwoDense, cpu, double> model;
+  auto& w = parameter(model, "1.weight");
+  set_values(w, {1.0, 2.0, 2.0, 4.0, 1.0, 1.0, 1.0, 1.0});
+  zero_grads(model);
+  optim::SGD opt(model, {.lr = 0.1, .momentum = 0.0});
+  opt.set_max_norm("1", 3.0);
+  opt.step();
+  // Row 0 has norm sqrt(1 + 4 + 4 + 16) = 5: scaled by 3 / 5. Row 1 has norm 2.
+  const double rescaled[4] = {0.6, 1.2, 1.2, 2.4};
+  double squares = 0;
+  for (int i = 0; i < 4; ++i) {
+    CHECK(w.value()[i] == doctest::Approx(rescaled[i]).epsilon(1e-12));
+    squares += w.value()[i] * w.value()[i];
+  }
+  CHECK(std::sqrt(squares) == doctest::Approx(3.0).epsilon(1e-12));
+  for (int i = 4; i < 8; ++i) CHECK(w.value()[i] == 1.0);
+}
+
+TEST_CASE("set_max_norm constrains only the weights its prefix selects, not their bias nor other layers") {
+  Model<TwoDense, cpu, double> model;
+  auto& first = parameter(model, "1.weight");
+  auto& bias = parameter(model, "1.bias");
+  auto& second = parameter(model, "3.weight");
+  set_values(first, {4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5});
+  set_values(bias, {10.0, -10.0});
+  set_values(second, {6.0, 8.0, 0.0, 20.0});
+  zero_grads(model);
+  optim::SGD opt(model, {.lr = 0.1, .momentum = 0.0});
+  opt.set_max_norm("1", 3.0);
+  CHECK(opt.max_norm("1.weight") == 3.0);
+  CHECK(opt.max_norm("1.bias") == 0.0);
+  CHECK(opt.max_norm("3.weight") == 0.0);
+  opt.step();
+  // 1.weight row 0 (norm 4) becomes (3, 0, 0, 0); row 1 (norm 0.5) stays.
+  CHECK(first.value()[0] == doctest::Approx(3.0).epsilon(1e-12));
+  CHECK(first.value()[7] == 0.5);
+  CHECK(bias.value()[0] == 10.0);
+  CHECK(bias.value()[1] == -10.0);
+  const double unselected[4] = {6.0, 8.0, 0.0, 20.0};  // norms 10 and 20, both above 3
+  for (int i = 0; i < 4; ++i) CHECK(second.value()[i] == unselected[i]);
+}
+
+TEST_CASE("set_max_norm overrides the options' max_norm for the weights it selects, zero lifting it") {
+  Model<TwoDense, cpu, double> model;
+  auto& first = parameter(model, "1.weight");
+  auto& second = parameter(model, "3.weight");
+  set_values(first, {0.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0});
+  set_values(second, {3.0, 4.0, 0.0, 0.0});
+  zero_grads(model);
+  optim::SGD opt(model, {.lr = 0.1, .momentum = 0.0, .max_norm = 1.0});
+  opt.set_max_norm("1.weight", 0.0);
+  opt.set_max_norm("3", 2.5);
+  opt.step();
+  // 1.weight is free: its row of norm 5 stays. 3.weight's row of norm 5 goes to 2.5, not to 1.
+  CHECK(first.value()[2] == 3.0);
+  CHECK(first.value()[3] == 4.0);
+  CHECK(second.value()[0] == doctest::Approx(1.5).epsilon(1e-12));
+  CHECK(second.value()[1] == doctest::Approx(2.0).epsilon(1e-12));
+}
+
+TEST_CASE("the per-prefix max-norm rescales the weights adam has just updated") {
+  Reference model;
+  auto& w = parameter(model, "1.weight");
+  set_values(w, {3.0, 4.0});
+  set_grads(w, {-1.0, -1.0});
+  set_grads(parameter(model, "1.bias"), {0.0});
+  optim::Adam opt(model, {.lr = 1.0});
+  opt.set_max_norm("1", 3.0);
+  opt.step();
+  // Adam's first step is lr g / (|g| + eps) against the gradient: each weight
+  // grows by d = 1 / (1 + 1e-8), to (3 + d, 4 + d), which is then scaled to norm 3.
+  const double d = 1.0 / (1.0 + 1e-8);
+  const double norm = std::sqrt((3 + d) * (3 + d) + (4 + d) * (4 + d));
+  CHECK(w.value()[0] == doctest::Approx(3 * (3 + d) / norm).epsilon(1e-12));
+  CHECK(w.value()[1] == doctest::Approx(3 * (4 + d) / norm).epsilon(1e-12));
+}
+
 TEST_CASE("clipping scales every gradient by clip over norm when the global norm is above it") {
   Reference model;
   auto& w = parameter(model, "1.weight");
@@ -462,6 +551,35 @@ TEST_CASE("set_lr_scale gives parameters matching a prefix a scaled learning rat
   opt.step();
   CHECK(w.value()[0] == doctest::Approx(-0.2).epsilon(1e-12));
   CHECK(b.value()[0] == doctest::Approx(-0.05).epsilon(1e-12));
+}
+
+TEST_CASE("set_weight_decay_scale scales the decay of the parameters it selects, and only of decayed ones") {
+  Reference model;
+  auto& w = parameter(model, "1.weight");
+  auto& b = parameter(model, "1.bias");
+  set_values(w, {1.0, 2.0});
+  set_values(b, {4.0});
+  // Biases undecayed by the options stay undecayed whatever their scale.
+  optim::SGD coupled(model, {.lr = 0.1, .momentum = 0.0, .weight_decay = 0.5});
+  coupled.set_weight_decay_scale("1.weight", 0.25);
+  coupled.set_weight_decay_scale("1.bias", 3.0);
+  CHECK(coupled.weight_decay_scale("1.weight") == 0.25);
+  set_grads(w, {0.0, 0.0});
+  set_grads(b, {0.0});
+  coupled.step();  // w -= 0.1 * (0.5 * 0.25) w
+  CHECK(w.value()[0] == doctest::Approx(1.0 - 0.0125).epsilon(1e-12));
+  CHECK(w.value()[1] == doctest::Approx(2.0 - 0.025).epsilon(1e-12));
+  CHECK(b.value()[0] == 4.0);
+
+  set_values(b, {4.0});
+  optim::SGD all(model, {.lr = 0.1, .momentum = 0.0, .weight_decay = 0.5, .decay_bias_and_bn = true});
+  all.set_lr_scale("1.bias", 64.0);
+  all.set_weight_decay_scale("1.bias", 1.0 / 64);
+  set_grads(b, {0.0});
+  all.step();  // b -= (0.1 * 64) * (0.5 / 64) b: the product of the two scales is 1
+  CHECK(b.value()[0] == doctest::Approx(4.0 - 0.2).epsilon(1e-12));
+  CHECK_THROWS_WITH_AS(all.set_weight_decay_scale("8.", 1.0),
+                       "SGD: the prefix selects no trainable parameter: \"8.\"", Error);
 }
 
 TEST_CASE("restoring visited state and step count makes a second optimizer step identically") {
@@ -604,4 +722,15 @@ TEST_CASE("set_step_count refuses a negative count") {
   optim::Adam opt(model);
   CHECK_THROWS_WITH_AS(opt.set_step_count(-1), "Adam: the step count must be >= 0, got -1", Error);
   CHECK(opt.step_count() == 0);
+}
+
+TEST_CASE("set_max_norm refuses a prefix that selects no weight and a negative bound") {
+  Model<TwoDense, cpu, double> model;
+  optim::Adam opt(model);
+  CHECK_THROWS_WITH_AS(opt.set_max_norm("1.bias", 3.0), "Adam: the prefix selects no trainable weight: \"1.bias\"",
+                       Error);
+  CHECK_THROWS_WITH_AS(opt.set_max_norm("5", 3.0), "Adam: the prefix selects no trainable weight: \"5\"", Error);
+  CHECK_THROWS_WITH_AS(opt.set_max_norm("1", -3.0), "Adam: max_norm must be a finite number >= 0, got -3", Error);
+  CHECK_THROWS_WITH_AS(opt.max_norm("2.weight"), "Adam: there is no trainable parameter named \"2.weight\"", Error);
+  CHECK(opt.max_norm("1.weight") == 0.0);
 }

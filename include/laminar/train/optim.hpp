@@ -30,7 +30,8 @@ namespace laminar::optim {
 //   decay_bias_and_bn       false: only Role::weight parameters are decayed, not
 //                           biases nor BatchNorm gamma/beta
 //   max_norm                0 = off; after the update every output unit's
-//                           incoming weight vector is rescaled to L2 norm <= max_norm
+//                           incoming weight vector is rescaled to L2 norm <= max_norm;
+//                           set_max_norm(prefix, value) sets it for some weights only
 //   clip_norm               0 = off; before the update all gradients are scaled by
 //                           clip_norm / norm when their global L2 norm exceeds it
 
@@ -322,11 +323,11 @@ class Optimizer {
       slot.parameter = p;
       slot.name = named.name;
       slot.decayed = p->role == Role::weight || options.decay_bias_and_bn;
-      slot.constrained = p->role == Role::weight && options.max_norm > 0;
       slot.rows = p->fan_in > 0 && p->size % p->fan_in == 0 ? p->size / p->fan_in : 1;
-      check_.require(!slot.constrained || slot.rows * p->fan_in == p->size,
-                     "max_norm needs weight " + named.name + " of " + std::to_string(p->size) +
-                         " values to be whole rows of fan_in " + std::to_string(p->fan_in));
+      if (p->role == Role::weight) {
+        slot.max_norm = options.max_norm;
+        check_rows(slot);
+      }
       for (int k = 0; k < Rule::states; ++k) {
         if (!state_names[k]) continue;
         ops<B>::fill(slot.state[k].reserve(std::size_t(p->size)), p->size, T(0));
@@ -370,11 +371,40 @@ class Optimizer {
       }
     check_.require(matched, "the prefix selects no trainable parameter: \"" + std::string(name_prefix) + "\"");
   }
-  double lr_scale(std::string_view parameter_name) const {
-    for (const auto& s : slots_)
-      if (s.name == parameter_name) return s.lr_scale;
-    check_.fail("there is no trainable parameter named \"" + std::string(parameter_name) + "\"");
+  double lr_scale(std::string_view parameter_name) const { return slot(parameter_name).lr_scale; }
+
+  // Parameters the prefix selects are decayed by weight_decay * scale (airbench
+  // gives BatchNorm biases 64x the rate and 1/64 the decay); later calls override.
+  // Parameters the options leave undecayed stay so.
+  void set_weight_decay_scale(std::string_view name_prefix, double scale) {
+    check_.non_negative("the weight-decay scale", scale);
+    bool matched = false;
+    for (auto& s : slots_)
+      if (selects(name_prefix, s.name)) {
+        s.decay_scale = scale;
+        matched = true;
+      }
+    check_.require(matched, "the prefix selects no trainable parameter: \"" + std::string(name_prefix) + "\"");
   }
+  double weight_decay_scale(std::string_view parameter_name) const { return slot(parameter_name).decay_scale; }
+
+  // The max-norm constraint for the weights the prefix selects, as Keras's
+  // kernel_constraint puts it on chosen layers only (0 = none); it overrides
+  // options().max_norm there, and a later call an earlier one. Biases and
+  // BatchNorm parameters the prefix also selects stay unconstrained.
+  void set_max_norm(std::string_view name_prefix, double value) {
+    check_.non_negative("max_norm", value);
+    bool matched = false;
+    for (auto& s : slots_)
+      if (s.parameter->role == Role::weight && selects(name_prefix, s.name)) {
+        s.max_norm = value;
+        check_rows(s);
+        matched = true;
+      }
+    check_.require(matched, "the prefix selects no trainable weight: \"" + std::string(name_prefix) + "\"");
+  }
+  // 0 where the parameter is unconstrained.
+  double max_norm(std::string_view parameter_name) const { return slot(parameter_name).max_norm; }
 
   // f(key, data, size) for every state buffer, keyed "<parameter>/<buffer>", in
   // parameter order and then the rule's order.
@@ -391,7 +421,7 @@ class Optimizer {
     for (auto& s : slots_) {
       if (s.parameter->frozen) continue;
       const double lr = options_.lr * s.lr_scale;
-      const double decay = s.decayed ? options_.weight_decay : 0.0;
+      const double decay = s.decayed ? options_.weight_decay * s.decay_scale : 0.0;
       const bool decoupled = options_.decoupled_weight_decay;
       std::array<T*, Rule::states> state;
       for (int k = 0; k < Rule::states; ++k) state[k] = s.state[k].data();
@@ -400,7 +430,7 @@ class Optimizer {
                                s.parameter->value(), s.parameter->grad(), clip_scale,
                                T(decoupled ? 0.0 : decay), T(decoupled ? lr * decay : 0.0),
                                Rule::kernel(options_, state, T(lr), step_count_)});
-      if (s.constrained) constrain(s);
+      if (s.max_norm > 0) constrain(s);
     }
   }
 
@@ -408,12 +438,27 @@ class Optimizer {
   struct Slot {
     Parameter<T, B>* parameter = nullptr;
     std::string name;
-    bool decayed = false, constrained = false;
+    bool decayed = false;
     long rows = 1;  // output units: size / fan_in rows of fan_in values
-    double lr_scale = 1.0;
+    double lr_scale = 1.0, decay_scale = 1.0;
+    double max_norm = 0.0;  // 0 = unconstrained
     std::array<Buffer<T, B>, Rule::states> state;  // empty where the rule needs none
     std::array<std::string, Rule::states> keys;     // "" where the rule needs none
   };
+
+  const Slot& slot(std::string_view parameter_name) const {
+    for (const auto& s : slots_)
+      if (s.name == parameter_name) return s;
+    check_.fail("there is no trainable parameter named \"" + std::string(parameter_name) + "\"");
+  }
+
+  // The constraint rescales rows of fan_in values, so a weight must be made of them.
+  void check_rows(const Slot& s) const {
+    const Parameter<T, B>& p = *s.parameter;
+    check_.require(!(s.max_norm > 0) || s.rows * p.fan_in == p.size,
+                   "max_norm needs weight " + s.name + " of " + std::to_string(p.size) +
+                       " values to be whole rows of fan_in " + std::to_string(p.fan_in));
+  }
 
   // Sums of squares per row, then per parameter, on the backend; only the
   // per-parameter totals come to the host.
@@ -447,7 +492,7 @@ class Optimizer {
     T* factor = row_sums_.data();
     const long columns = s.parameter->size / s.rows;
     ops<B>::sum_per_channel(factor, 1, int(s.rows), columns, map(laminar::detail::Square{}, in(w)));
-    ops<B>::eval(factor, s.rows, map(MaxNormFactor<T>{T(options_.max_norm)}, in(factor)));
+    ops<B>::eval(factor, s.rows, map(MaxNormFactor<T>{T(s.max_norm)}, in(factor)));
     ops<B>::eval(w, 1, int(s.rows), columns, in(w) * per_channel(factor));
   }
 
