@@ -115,6 +115,15 @@ TEST_CASE("tanh is the hyperbolic tangent") {
                                0.46211715726000974, 0.7615941559557649, 0.9640275800758169});
 }
 
+TEST_CASE("scale multiplies by its factor") {
+  check_values(apply<Scale<0.25>>(), {-0.5, -0.25, -0.125, 0, 0.125, 0.25, 0.5});
+  check_values(apply<Scale<-3.0>>(), {6, 3, 1.5, 0, -1.5, -3, -6});
+}
+
+TEST_CASE("scale has gradients matching finite differences") {
+  gradient_check::require_gradients_match<Sequential<Input<2, 3, 3>, Scale<1.0 / 9>>>(both_sides);
+}
+
 TEST_CASE("relu has gradients matching finite differences") {
   gradient_check::require_gradients_match<Sequential<Input<2, 3, 3>, ReLU>>(both_sides);
 }

@@ -44,6 +44,19 @@ struct Elu {
   LAMINAR_HD static T derivative(T x, T y) { return x > T(0) ? T(1) : y + T(Alpha); }
 };
 
+// A fixed multiplier, Factor x: a temperature on a head's logits (airbench
+// divides them by 9), which changes the softmax's sharpness without changing
+// the weights' learning dynamics the way a smaller initialisation would.
+template <double Factor>
+struct Scaling {
+  static constexpr const char* name = "Scale";
+  static constexpr bool derivative_from_output = true;  // the derivative is the constant
+  template <class T>
+  LAMINAR_HD static T value(T x) { return T(Factor) * x; }
+  template <class T>
+  LAMINAR_HD static T derivative(T, T) { return T(Factor); }
+};
+
 // Klambauer et al. 2017, "Self-Normalizing Neural Networks": lambda * ELU_alpha,
 // with the constants that make N(0,1) a fixed point (their eq. 14).
 struct Selu {
@@ -214,6 +227,9 @@ template <double Slope = 0.01>
 using LeakyReLUWith = Activation<activation::LeakyRelu<Slope>>;
 template <double Alpha = 1.0>
 using ELUWith = Activation<activation::Elu<Alpha>>;
+
+template <double Factor>
+using Scale = Activation<activation::Scaling<Factor>>;
 
 using ReLU = Activation<activation::Relu>;
 using LeakyReLU = LeakyReLUWith<>;
