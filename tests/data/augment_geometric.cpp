@@ -110,6 +110,39 @@ TEST_CASE("flip_view mirrors every image, whatever its seed and index") {
     CHECK(augmented(augment::flip_view(), in, index, index * 31 + 1).pixels == flipped);
 }
 
+TEST_CASE("alternating_flip shows each image mirrored in exactly one of every two consecutive epochs") {
+  const Picture in = noise(3, 4, 5);
+  const Pixels mirrored = augmented(augment::hflip(), in).pixels;
+  int mirrored_in_epoch0 = 0;
+  for (std::uint64_t index = 0; index < 200; ++index) {
+    std::vector<bool> flipped;
+    for (std::uint32_t epoch = 0; epoch < 6; ++epoch) {
+      const Pixels out = augmented(augment::alternating_flip(), in, index, 7, epoch).pixels;
+      REQUIRE((out == mirrored || out == in.pixels));
+      flipped.push_back(out == mirrored);
+    }
+    for (std::size_t e = 1; e < flipped.size(); ++e) CHECK(flipped[e] != flipped[e - 1]);
+    mirrored_in_epoch0 += flipped[0];
+  }
+  // The per-image coin is fair: 200 images, mean 100, standard deviation ~7.
+  CHECK(mirrored_in_epoch0 > 70);
+  CHECK(mirrored_in_epoch0 < 130);
+}
+
+TEST_CASE("alternating_flip's coin depends on the seed and the image, not on the epoch it is asked in") {
+  const Picture in = noise(1, 3, 3);
+  const Pixels mirrored = augmented(augment::hflip(), in).pixels;
+  int differ_by_seed = 0;
+  for (std::uint64_t index = 0; index < 64; ++index) {
+    const bool seed1 = augmented(augment::alternating_flip(), in, index, 1, 0).pixels == mirrored;
+    const bool seed2 = augmented(augment::alternating_flip(), in, index, 2, 0).pixels == mirrored;
+    differ_by_seed += seed1 != seed2;
+    // Epoch 4 has epoch 0's parity, so it repeats epoch 0's choice.
+    CHECK((augmented(augment::alternating_flip(), in, index, 1, 4).pixels == mirrored) == seed1);
+  }
+  CHECK(differ_by_seed > 10);
+}
+
 TEST_CASE("pad_crop with a zero border outputs a window of the zero-padded image") {
   const Picture in = picture(1, 3, 4, [](int, int y, int x) { return 1 + 4 * y + x; });
   const Picture padded{1, 5, 6, Pixels{0, 0, 0,  0,  0,  0,  //

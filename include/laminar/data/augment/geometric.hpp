@@ -229,6 +229,21 @@ struct HorizontalFlip : WithProbability<HorizontalFlip> {
 
 inline HorizontalFlip hflip() { return {}; }
 
+// Jordan 2024 (airbench): instead of a fresh coin every epoch, each image gets
+// one coin for the whole run and is mirrored when that coin differs from the
+// epoch's parity, so every two consecutive epochs show it both ways.
+struct AlternatingFlip : TransformTag {
+  void operator()(const Image& in, const Image& out, Draw& draw) const {
+    const bool coin = draw.same_every_epoch().bernoulli(0.5f);
+    if (coin != (draw.epoch() % 2 == 1))
+      detail::mirror(in, out);
+    else
+      copy_image(in, out);
+  }
+};
+
+inline AlternatingFlip alternating_flip() { return {}; }
+
 // The test-time flipped view: the same deterministic mirror, named for TTA code.
 inline HorizontalFlip flip_view() { return {}; }
 

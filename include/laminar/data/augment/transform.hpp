@@ -49,6 +49,17 @@ class Draw {
   bool bernoulli(float p) { return uniform() < p; }
   double normal() { return philox::normal(seed_, stream_, epoch_, base_ + counter_++); }
 
+  std::uint32_t epoch() const { return epoch_; }
+  // The stream of the same (seed, sample, transform) that every epoch shares:
+  // for choices fixed once per image for the whole run. Its epoch key is one
+  // no real epoch uses.
+  Draw same_every_epoch() const {
+    Draw d = *this;
+    d.epoch_ = 0xffffffffu;
+    d.counter_ = 0;
+    return d;
+  }
+
  private:
   std::uint64_t seed_;
   std::uint32_t stream_, epoch_;
