@@ -189,3 +189,33 @@ TEST_CASE("a decay outside the open interval from 0 to 1 is an error") {
   CHECK_THROWS_AS(Average(model, -0.5), Error);
   CHECK_THROWS_AS(Average(model, std::nan("")), Error);
 }
+
+TEST_CASE("lookahead moves the slow copy towards the weights by the given decay and loads it back") {
+  M model;
+  set(parameter(model, "1.weight"), {1, -2});
+  set(parameter(model, "1.bias"), {0.5});
+  train::Lookahead<M> lookahead(model);
+  set(parameter(model, "1.weight"), {3, 2});
+  set(parameter(model, "1.bias"), {-0.5});
+  lookahead.update(0.75);  // 0.75 * slow + 0.25 * fast
+  CHECK(values(parameter(model, "1.weight")) == std::vector<double>{1.5, -1});
+  CHECK(values(parameter(model, "1.bias")) == std::vector<double>{0.25});
+  set(parameter(model, "1.weight"), {7, 7});
+  lookahead.update(1.0);  // back to the slow copy
+  CHECK(values(parameter(model, "1.weight")) == std::vector<double>{1.5, -1});
+  set(parameter(model, "1.weight"), {7, 7});
+  lookahead.update(0.0);  // the slow copy becomes the weights
+  CHECK(values(parameter(model, "1.weight")) == std::vector<double>{7, 7});
+  CHECK_THROWS_WITH_AS(lookahead.update(1.5), doctest::Contains("decay 1.500000 is not in [0, 1]"), Error);
+}
+
+TEST_CASE("lookahead carries BatchNorm running statistics like weights") {
+  using BnNet = Sequential<Input<2>, BatchNorm>;
+  Model<BnNet, cpu, double> model;
+  train::Lookahead<Model<BnNet, cpu, double>> lookahead(model);
+  const std::vector<double> mean_before = values(parameter(model, "1.running_mean"));
+  set(parameter(model, "1.running_mean"), {4, 8});
+  lookahead.update(0.5);
+  CHECK(values(parameter(model, "1.running_mean")) ==
+        std::vector<double>{0.5 * mean_before[0] + 2, 0.5 * mean_before[1] + 4});
+}

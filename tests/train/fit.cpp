@@ -233,3 +233,35 @@ TEST_CASE("distillation from a teacher that matches the student exactly gives th
   CHECK(with.epochs[0].train_loss == doctest::Approx(without.epochs[0].train_loss).epsilon(1e-6));
   CHECK(laminar_test::all_values(student) == laminar_test::all_values(plain));
 }
+
+TEST_CASE("max_steps stops mid-epoch and after_step sees every step count once") {
+  const data::Dataset d = quadrants(64);  // 4 steps of 16 per epoch
+  Model<SmallNet, cpu> model(2), reference(2);
+  optim::SGD opt(model, {.lr = 0.05, .momentum = 0.9}), reference_opt(reference, {.lr = 0.05, .momentum = 0.9});
+  std::vector<long> seen;
+  const auto h = train::fit(model, opt, d,
+                            {.epochs = 5, .batch = 16, .seed = 3, .max_steps = 6,
+                             .after_step = [&](long steps) { seen.push_back(steps); }, .verbose = false});
+  CHECK(seen == std::vector<long>{1, 2, 3, 4, 5, 6});
+  REQUIRE(h.steps.size() == 6);
+  REQUIRE(h.epochs.size() == 2);  // the second epoch ran half its steps
+  CHECK(h.steps.back().epoch == doctest::Approx(1.25));
+  // The same six steps as a run of two epochs whose last two steps never happen:
+  // identical up to step 6, so the weights equal the 6-step prefix of a longer run.
+  std::vector<std::vector<float>> at_six;
+  train::fit(reference, reference_opt, d,
+             {.epochs = 2, .batch = 16, .seed = 3,
+              .after_step = [&](long steps) {
+                if (steps == 6) at_six = laminar_test::all_values(reference);
+              },
+              .verbose = false});
+  CHECK(laminar_test::all_values(model) == at_six);
+}
+
+TEST_CASE("a negative max_steps is refused by name") {
+  const data::Dataset d = quadrants(16);
+  Model<SmallNet, cpu> model(2);
+  optim::SGD opt(model, {});
+  CHECK_THROWS_WITH_AS(train::fit(model, opt, d, {.epochs = 1, .max_steps = -1, .verbose = false}),
+                       doctest::Contains("max_steps = -1 is negative"), Error);
+}

@@ -90,4 +90,39 @@ class ExponentialMovingAverage {
   std::vector<Slot> slots_;
 };
 
+// Lookahead (Zhang et al. 2019) in the form airbench uses: a slow copy of the
+// weights and BatchNorm statistics that, when asked (every few steps), moves
+//   slow <- d slow + (1 - d) fast,   fast <- slow
+// so training continues from the average. d = 1 returns the model to the slow
+// weights; d = 0 leaves it as it is. The caller chooses d at each call.
+template <class Model>
+class Lookahead {
+  using T = typename Model::value_type;
+  using B = typename Model::backend;
+
+ public:
+  explicit Lookahead(Model& model) {
+    for (const auto& named : model.parameters()) {
+      Slot slot{named.parameter, Buffer<T, B>(std::size_t(named.parameter->size))};
+      ops<B>::copy(slot.slow.data(), named.parameter->value(), named.parameter->size);
+      slots_.push_back(std::move(slot));
+    }
+  }
+
+  void update(double decay) {
+    if (!(decay >= 0 && decay <= 1)) throw Error("Lookahead::update: decay " + std::to_string(decay) + " is not in [0, 1]");
+    for (auto& s : slots_) {
+      ops<B>::parallel_for(s.parameter->size, detail::AverageInto<T>{s.slow.data(), s.parameter->value(), T(decay)});
+      ops<B>::copy(s.parameter->value(), s.slow.data(), s.parameter->size);
+    }
+  }
+
+ private:
+  struct Slot {
+    Parameter<T, B>* parameter;
+    Buffer<T, B> slow;
+  };
+  std::vector<Slot> slots_;
+};
+
 }  // namespace laminar::train

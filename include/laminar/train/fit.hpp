@@ -67,6 +67,10 @@ struct FitOptions {
   std::optional<data::Normalization> normalization;  // empty: the training set's per-channel mean and std
   double ema = 0;               // decay of the weight average (0.999, say); 0 = none. Validation uses it.
   int accumulate = 1;           // micro-batches per optimizer step
+  long max_steps = 0;           // > 0: stop after this many optimizer steps, mid-epoch if need be
+  // Called after every optimizer step with the number of steps done so far (a
+  // lookahead, say). Whatever state it keeps is its own: checkpoints do not hold it.
+  std::function<void(long steps_done)> after_step;
   std::vector<Callback> callbacks;
   std::string checkpoint;       // written after every epoch; "{epoch}" in it becomes the epoch number
   std::string resume;           // a checkpoint of this run to continue from
@@ -99,6 +103,7 @@ inline void check_options(const FitOptions& o) {
   if (o.validation_split > 0 && o.validation)
     throw bad("both a validation set and validation_split are given; choose one");
   if (!(o.ema >= 0 && o.ema < 1)) throw bad("ema = " + std::to_string(o.ema) + " is not a decay in [0, 1)");
+  if (o.max_steps < 0) throw bad("max_steps = " + std::to_string(o.max_steps) + " is negative");
   if (o.validation_batch < 1) throw bad("validation_batch = " + std::to_string(o.validation_batch) + " must be at least 1");
   if (!(o.overfit_gap >= 0)) throw bad("overfit_gap = " + std::to_string(o.overfit_gap) + " is negative");
 }
@@ -223,12 +228,13 @@ History fit(Model& model, Optimizer& optimizer, const data::Dataset& training, c
   long step = long(first_epoch) * steps_per_epoch;   // optimizer steps
   const auto sample_count = [&](long k) { return long(std::min<long>(o.batch, train->size() - k * o.batch)); };
 
-  for (int epoch = first_epoch; epoch < o.epochs; ++epoch) {
+  const auto steps_left = [&] { return o.max_steps == 0 || step < o.max_steps; };
+  for (int epoch = first_epoch; epoch < o.epochs && steps_left(); ++epoch) {
     loader.start_epoch(std::uint32_t(epoch));
     const auto start = Clock::now();
     double loss_sum = 0, lr = optimizer.learning_rate();
     long correct = 0, seen = 0;
-    for (long b = 0; b < micro_per_epoch;) {
+    for (long b = 0; b < micro_per_epoch && steps_left();) {
       const long group_end = std::min(b + o.accumulate, micro_per_epoch);
       long group_samples = 0;
       for (long k = b; k < group_end; ++k) group_samples += sample_count(k);
@@ -304,6 +310,7 @@ History fit(Model& model, Optimizer& optimizer, const data::Dataset& training, c
       if (ema) ema->update();
       history.steps.push_back({step, epoch + double(b) / double(micro_per_epoch), lr, group_loss / double(group_samples)});
       ++step;
+      if (o.after_step) o.after_step(step);
       b = group_end;
     }
 
