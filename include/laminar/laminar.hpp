@@ -51,6 +51,7 @@
 #include "train/fit.hpp"
 #include "train/history.hpp"
 #include "train/init.hpp"
+#include "train/whitening.hpp"
 #include "train/log.hpp"
 #include "train/loss.hpp"
 #include "train/lr_finder.hpp"

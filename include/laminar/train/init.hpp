@@ -29,6 +29,7 @@
 // initialiser would write is an Error, so a typo never passes for an initialisation.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -352,6 +353,61 @@ void zero_gamma(M& model) {
       throw Error("init::zero_gamma: the model has no parameter " + name +
                   " although its network type puts a BatchNorm there");
     ops<B>::fill(gamma->value(), gamma->size, T(0));
+  }
+}
+
+namespace detail {
+
+// The side of a square convolution kernel (1 for a Dense weight), from the
+// fans laminar records: fan_in = Cin k^2, fan_out = Cout k^2, size = Cout Cin k^2.
+template <class T, class B>
+int square_kernel_side(const Parameter<T, B>& p, const std::string& name, const char* initialiser) {
+  const long outputs = p.size / p.fan_in;
+  const long taps = p.fan_out / outputs;
+  int side = 1;
+  while (long(side) * side < taps) ++side;
+  if (long(side) * side != taps)
+    throw Error(std::string("init::") + initialiser + ": weight " + name + " has " + std::to_string(taps) +
+                " taps per filter, not a square kernel");
+  return side;
+}
+
+}  // namespace detail
+
+// The identity ("dirac") initialisation of convolutions (Zagoruyko & Komodakis
+// 2017; airbench's convolutions): filter o passes input channel o through its
+// centre tap, for o < min(Cout, Cin). Filters beyond Cin keep the values they
+// have, so call this after the random initialiser. Kernels must be square and
+// odd-sized (a centre tap); a Dense weight becomes a partial identity matrix.
+template <class M>
+void dirac(M& model, std::string prefix = {}) {
+  using T = typename M::value_type;
+  using B = typename M::backend;
+  struct Selected {
+    Parameter<T, B>* p;
+    long taps;
+  };
+  std::vector<Selected> selected;  // every weight is checked before any is written
+  for (const auto& named : model.parameters()) {
+    Parameter<T, B>& p = *named.parameter;
+    if (p.role != Role::weight || !selects(prefix, named.name)) continue;
+    const int side = detail::square_kernel_side(p, named.name, "dirac");
+    if (side % 2 == 0)
+      throw Error("init::dirac: weight " + named.name + " has an even " + std::to_string(side) + "x" +
+                  std::to_string(side) + " kernel, which has no centre tap");
+    selected.push_back({&p, long(side) * side});
+  }
+  if (selected.empty())
+    throw Error("init::dirac: prefix \"" + prefix + "\" selects no weight parameter of the model; its parameters are " +
+                detail::some_parameter_names(model));
+  for (const auto& [p, taps] : selected) {
+    const long inputs = p->fan_in / taps, outputs = p->size / p->fan_in, centre = taps / 2;
+    std::vector<T> host(std::size_t(p->size));
+    ops<B>::copy_to_host(host.data(), p->value(), p->size);
+    for (long o = 0; o < std::min(outputs, inputs); ++o)
+      for (long i = 0; i < inputs; ++i)
+        for (long t = 0; t < taps; ++t) host[std::size_t((o * inputs + i) * taps + t)] = T(o == i && t == centre);
+    ops<B>::copy_to_device(p->value(), host.data(), p->size);
   }
 }
 
