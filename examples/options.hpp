@@ -2,6 +2,7 @@
 // unknown flags and malformed numbers reported by name.
 #pragma once
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -33,7 +34,11 @@ class Options {
     values_.erase(it);
     return v;
   }
-  int integer(const std::string& flag, int fallback) { return int(number(flag, fallback)); }
+  int integer(const std::string& flag, int fallback) {
+    const double x = number(flag, fallback);
+    if (x != std::floor(x) || std::abs(x) > 2e9) throw std::runtime_error(flag + " expects a whole number, got " + shown(x));
+    return int(x);
+  }
   double real(const std::string& flag, double fallback) { return number(flag, fallback); }
 
   // Rejects flags nobody asked for; prints usage on --help.
@@ -46,10 +51,13 @@ class Options {
   }
 
  private:
+  static std::string shown(double x) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%g", x);
+    return text;
+  }
   double number(const std::string& flag, double fallback) {
-    char shown[64];
-    std::snprintf(shown, sizeof shown, "%g", fallback);
-    const std::string v = text(flag, shown);
+    const std::string v = text(flag, shown(fallback));
     char* end = nullptr;
     const double x = std::strtod(v.c_str(), &end);
     if (v.empty() || *end != '\0') throw std::runtime_error(flag + " expects a number, got '" + v + "'");
