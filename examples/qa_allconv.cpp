@@ -18,6 +18,7 @@
 
 #include "cifar.hpp"
 #include "options.hpp"
+#include "qa_protocol.hpp"
 
 using namespace laminar;
 
@@ -44,18 +45,7 @@ int main(int argc, char** argv) try {
   examples::apply_precision(model, flags);
   optim::Adam opt(model, {.lr = lr});
 
-  // fit carves the validation tenth out of batches 1-4; batch 5 is kept for the end.
-  const auto history = train::fit(model, opt, data.train,
-                                  {.epochs = flags.epochs, .batch = batch, .seed = flags.seed,
-                                   .validation_split = 0.1, .normalization = data::Normalization::unit(3)});
-  const auto& last = history.epochs.back();
-  std::printf("last epoch: training accuracy %.2f%% vs validation %.2f%% (gap %.1f points)\n",
-              100 * last.train_accuracy, 100 * last.valid_accuracy,
-              100 * (last.train_accuracy - last.valid_accuracy));
-  const auto held_out = train::evaluate(model, data.valid, history.normalization);
-  std::printf("data_batch_5: %s", held_out.report().c_str());
-  examples::evaluate_test_file(model, flags, history);
-  examples::print_summary("qa_allconv", history, clock);
+  examples::train_keras_protocol("qa_allconv", model, opt, data, flags, batch, clock);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "qa_allconv: %s\n", e.what());

@@ -234,7 +234,8 @@ History fit(Model& model, Optimizer& optimizer, const data::Dataset& training, c
     const auto start = Clock::now();
     double loss_sum = 0, lr = optimizer.learning_rate();
     long correct = 0, seen = 0;
-    for (long b = 0; b < micro_per_epoch && steps_left();) {
+    long b = 0;  // micro-batches done this epoch: fewer than micro_per_epoch when max_steps ends it
+    for (; b < micro_per_epoch && steps_left();) {
       const long group_end = std::min(b + o.accumulate, micro_per_epoch);
       long group_samples = 0;
       for (long k = b; k < group_end; ++k) group_samples += sample_count(k);
@@ -336,7 +337,7 @@ History fit(Model& model, Optimizer& optimizer, const data::Dataset& training, c
     }
     char lr_text[32];
     std::snprintf(lr_text, sizeof lr_text, "  lr %.4g", lr);
-    bar.finish({epoch + 1, o.epochs, micro_per_epoch, micro_per_epoch, record.train_loss, record.train_accuracy,
+    bar.finish({epoch + 1, o.epochs, b, micro_per_epoch, record.train_loss, record.train_accuracy,
                 record.images_per_second, seconds},
                suffix + lr_text);
     history.epochs.push_back(record);

@@ -363,13 +363,7 @@ class Optimizer {
   // call overrides an earlier one for the parameters both match.
   void set_lr_scale(std::string_view name_prefix, double scale) {
     check_.non_negative("the learning-rate scale", scale);
-    bool matched = false;
-    for (auto& s : slots_)
-      if (selects(name_prefix, s.name)) {
-        s.lr_scale = scale;
-        matched = true;
-      }
-    check_.require(matched, "the prefix selects no trainable parameter: \"" + std::string(name_prefix) + "\"");
+    for_each_selected(name_prefix, [&](Slot& s) { s.lr_scale = scale; });
   }
   double lr_scale(std::string_view parameter_name) const { return slot(parameter_name).lr_scale; }
 
@@ -378,13 +372,7 @@ class Optimizer {
   // Parameters the options leave undecayed stay so.
   void set_weight_decay_scale(std::string_view name_prefix, double scale) {
     check_.non_negative("the weight-decay scale", scale);
-    bool matched = false;
-    for (auto& s : slots_)
-      if (selects(name_prefix, s.name)) {
-        s.decay_scale = scale;
-        matched = true;
-      }
-    check_.require(matched, "the prefix selects no trainable parameter: \"" + std::string(name_prefix) + "\"");
+    for_each_selected(name_prefix, [&](Slot& s) { s.decay_scale = scale; });
   }
   double weight_decay_scale(std::string_view parameter_name) const { return slot(parameter_name).decay_scale; }
 
@@ -445,6 +433,18 @@ class Optimizer {
     std::array<Buffer<T, B>, Rule::states> state;  // empty where the rule needs none
     std::array<std::string, Rule::states> keys;     // "" where the rule needs none
   };
+
+  // f(slot) for every trainable parameter the prefix selects; none is an error.
+  template <class F>
+  void for_each_selected(std::string_view name_prefix, F&& f) {
+    bool matched = false;
+    for (auto& s : slots_)
+      if (selects(name_prefix, s.name)) {
+        f(s);
+        matched = true;
+      }
+    check_.require(matched, "the prefix selects no trainable parameter: \"" + std::string(name_prefix) + "\"");
+  }
 
   const Slot& slot(std::string_view parameter_name) const {
     for (const auto& s : slots_)
