@@ -134,7 +134,10 @@ int main(int argc, char** argv) try {
 
   const auto warmup_end = double(long(0.2 * double(total_steps)));
   train::FitOptions o{.epochs = int(std::ceil(double(total_steps) / spe)), .batch = recipe.batch, .seed = flags.seed};
-  o.schedule = schedule::piecewise_linear({{0, 0.2}, {warmup_end / spe, 1}, {double(total_steps) / spe, 0}});
+  // Under 5 steps the warmup has no step of its own: decay from the peak at once.
+  o.schedule = warmup_end >= 1
+                   ? schedule::piecewise_linear({{0, 0.2}, {warmup_end / spe, 1}, {double(total_steps) / spe, 0}})
+                   : schedule::piecewise_linear({{0, 1}, {double(total_steps) / spe, 0}});
   o.augment = augment::alternating_flip() | augment::pad_crop(recipe.translate, augment::Border::reflect);
   o.loss = loss::CrossEntropy{.label_smoothing = recipe.label_smoothing};
   o.normalization = norm;
