@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake g++ make pkg-config libeigen3-dev doctest-dev libbenchmark-dev zlib1g-dev xz-utils
-          libstb-dev dataset-fashion-mnist)
+          libstb-dev dataset-fashion-mnist python3)
 # `scripts/setup.sh peers` also installs what the side-by-side benchmarks of
 # benchmarks/peers/ run: Debian's PyTorch, and OpenBLAS for its matrix products.
 if [ "${1:-}" = "peers" ]; then
