@@ -14,11 +14,12 @@
 // each, alpha 0.1 (the weight of the hard labels; 0.9 on the teacher), T 4.
 // The log shows each run's epochs (loss, accuracy, validation), then a three-line
 // table: teacher, student alone, distilled student, and the distillation's gain.
-// Cost at the defaults: ResNet-56 trains at 1/2.5 of ResNet-20's speed and the
-// distilled run, which adds a teacher forward to every step, at 1/1.7 (measured
-// on one core in bf16: 140, 350 and 210 img/s), so the whole run is about
-// 2.5 + 1 + 1.7 = 5.2 ResNet-20 trainings of 30 x (74 s + 6 s of validation) at
-// 540 img/s on 40k images: about 3.5 h in bf16 on the 2-core machine, 5 h in float.
+// Cost, measured on the 2-core development machine in bf16 (2026-12-02,
+// docs/results.md): an epoch of 40k images trained in 2:14-2:40 for the
+// ResNet-56 teacher, 0:46-0:58 for the student alone and 1:31-1:39 for
+// the distilled student, which adds a teacher forward to every step. At the
+// defaults (30 epochs each) that is about 2.5 h with the validations (the
+// measured run of 8 + 4 + 4 epochs took 31:05 in all); in float, longer.
 //
 //   distill_cifar [--data DIR] [--epochs 30] [--teacher-epochs N] [--teacher FILE] [--save-teacher FILE]
 //                 [--alpha 0.1] [--temperature 4] [--lr 0.1] [--batch 128] [--seed 1] [--test FILE]

@@ -25,14 +25,11 @@
 // The log shows each row's epochs, then after every row and at the end a markdown
 // table (row, trick, validation accuracy, delta, training images/s, wall time).
 //
-// The budget, 4 epochs a row by default, is sized to about an hour on the 2-core
-// development machine in bf16: ResNet-20 trains at about 540 img/s there, so an
-// epoch of 40k images takes 74 s, plus about 6 s to validate 10k images (a forward
-// costs about a third of a training step) = 80 s. Rows 1-9: 9 x 4 x 80 s = 48 min.
-// Row 10 adds a ResNet-56 forward to every step, which makes a step 1.7x slower
-// (measured: 210 against 350 img/s on one core): 4 x (124 + 6) s = 9 min. Row 11
-// runs 6 x 10k forwards, under a minute. About 58 minutes with a teacher, 49
-// without; in float (370 img/s) 1.46x that.
+// The budget, 4 epochs a row by default, fits in about an hour on the 2-core
+// development machine in bf16. Measured there (2026-12-02, docs/results.md): rows
+// 1-9 took 3:50 to 4:28 each (640-750 training img/s plus validation), row 10,
+// which adds a ResNet-56 forward to every step, 5:58 (467 img/s), row 11 18 s;
+// 44:15 for the whole table with a teacher. In float, expect about 1.5x that.
 //
 //   tricks_ablation [--data DIR] [--epochs 4] [--rows 1-11] [--teacher FILE] [--csv FILE] [--seed 1]
 //                   [--test FILE] [--limit N] [--precision float|bf16]
