@@ -5,6 +5,9 @@
 #pragma once
 
 #include <omp.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -27,6 +30,32 @@
 namespace laminar {
 
 namespace cpu_detail {
+
+// While alive, the calling thread reads subnormal floats as zero and flushes
+// subnormal results to zero (x86's MXCSR DAZ and FTZ bits); its destructor
+// restores the thread's previous mode. Optimiser state decays geometrically
+// where a gradient is zero (Adam's moments by beta1 and beta2 each step, SGD's
+// velocity by its momentum) into the subnormal range, and rounding keeps it
+// there (a few units of the last place times 0.9 round back to themselves),
+// where every operation on it takes a microcode assist. Measured on the Keras
+// Q&A net with Adam: unflushed, the update grew to 60% of the run's time and an
+// epoch from 0:52 (the first) to 2:08 (the fourth); flushed, epochs 2-4 took
+// 0:42-0:46 with the same losses to four decimals.
+class FlushSubnormals {
+ public:
+#if defined(__SSE__)
+  FlushSubnormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | daz_bit | ftz_bit); }
+  ~FlushSubnormals() { _mm_setcsr(saved_); }
+
+ private:
+  static constexpr unsigned daz_bit = 0x0040, ftz_bit = 0x8000;
+  unsigned saved_;
+#else
+  FlushSubnormals() = default;
+#endif
+  FlushSubnormals(const FlushSubnormals&) = delete;
+  FlushSubnormals& operator=(const FlushSubnormals&) = delete;
+};
 
 // Wider accumulator for sums over many elements: float sums in double.
 template <class T>
@@ -215,10 +244,12 @@ struct ops<cpu> {
 
   // --- pointwise --------------------------------------------------------------
   // Calls f(i) for every i in [0, n); each call writes only its own outputs.
+  // Subnormal floats read and written by f count as zero (see FlushSubnormals).
   template <class F>
   static void parallel_for(long n, const F& f) {
 #pragma omp parallel if (n > 4096)
     {
+      const cpu_detail::FlushSubnormals flush;
       const F local = f;  // see eval: a private copy lets the loop vectorise
 #pragma omp for simd schedule(static)
       for (long i = 0; i < n; ++i) local(i);
