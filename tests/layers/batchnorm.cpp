@@ -168,3 +168,46 @@ TEST_CASE("batchnorm on flat inputs in eval mode has gradients matching finite d
   gradient_check::require_gradients_match<Sequential<Input<4>, BatchNorm>>(
       {.batch = 5, .mode = gradient_check::Mode::eval}, TrainRunningStatistics{});
 }
+
+TEST_CASE("eval_sum2_per_channel writes a and sums a and a times b per channel, as sum2_per_channel does") {
+  // (N=2, C=2, pixels=3): channel 0 holds 1 2 3 | 7 8 9, channel 1 holds 4 5 6 | 10 11 12.
+  const std::vector<double> a{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  const std::vector<double> b{1, 0, -1, 2, 2, 2, 0.5, 0.5, 0.5, -1, 0, 1};
+  std::vector<double> out(a.size(), -99.0), first(2), second(2);
+  ops<cpu>::eval_sum2_per_channel(out.data(), first.data(), second.data(), 2, 2, 3, expr::in(a.data()) * 2.0,
+                                  expr::in(b.data()));
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(out[i] == 2 * a[i]);
+  CHECK(first[0] == 2 * (1 + 2 + 3 + 7 + 8 + 9));
+  CHECK(first[1] == 2 * (4 + 5 + 6 + 10 + 11 + 12));
+  CHECK(second[0] == 2 * (1 * 1 + 2 * 0 - 3 * 1 + 7 * 0.5 + 8 * 0.5 + 9 * 0.5));  // 20
+  CHECK(second[1] == 2 * (4 * 2 + 5 * 2 + 6 * 2 - 10 + 0 + 12));                    // 64
+  std::vector<double> first2(2), second2(2);
+  ops<cpu>::sum2_per_channel(first2.data(), second2.data(), 2, 2, 3, expr::in(a.data()) * 2.0,
+                             expr::in(a.data()) * 2.0 * expr::in(b.data()));
+  CHECK(first2 == first);
+  CHECK(second2 == second);
+}
+
+TEST_CASE("eval_sum2_per_channel over a tensor big enough to run in parallel agrees with separate passes") {
+  const int batch = 7, channels = 19;
+  const long pixels = 225;  // 29,925 elements: above the 16,384 that parallelises
+  std::vector<float> a(std::size_t(batch * channels * pixels)), b(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    a[i] = float(philox::normal(3, 0, 0, i));
+    b[i] = float(philox::normal(4, 0, 0, i));
+  }
+  const auto g = expr::map(activation::Gradient<activation::Gelu>{}, expr::in(a.data()), expr::in(b.data()),
+                           expr::in(b.data()));
+  std::vector<float> out(a.size()), expected(a.size()), first(channels), second(channels), first2(channels),
+      second2(channels);
+  ops<cpu>::eval_sum2_per_channel(out.data(), first.data(), second.data(), batch, channels, pixels, g,
+                                  expr::in(a.data()));
+  ops<cpu>::eval(expected.data(), long(expected.size()), g);
+  ops<cpu>::sum2_per_channel(first2.data(), second2.data(), batch, channels, pixels, g, g * expr::in(a.data()));
+  CHECK(out == expected);
+  for (int c = 0; c < channels; ++c) {
+    CAPTURE(c);
+    CHECK(first[std::size_t(c)] == doctest::Approx(first2[std::size_t(c)]).epsilon(1e-6));
+    CHECK(second[std::size_t(c)] == doctest::Approx(second2[std::size_t(c)]).epsilon(1e-6));
+  }
+}

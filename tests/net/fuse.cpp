@@ -190,6 +190,23 @@ static_assert(std::is_same_v<SmallResnet<3>::plan,
                                        ResidualAct<Residual<ConvBn<Conv<1, 1, 7>, BatchNorm>>, ELU>, Flatten,
                                        Dense<4>>>);
 
+// Conv-BN-GELU, Conv-BN-SELU and BN-GELU after a pool: activations whose
+// derivative is costly, so the fused backward stores dy act'(z) between its two
+// passes (activation::costly_derivative) instead of recomputing it.
+template <int Width>
+using Costly = Sequential<Input<3, 6, 6>,
+                          Conv<3, 3, Width>, BatchNorm, GELU,  // 1-3
+                          Conv<3, 3, Width>, BatchNorm, SELU,  // 4-6
+                          MaxPool<2>, BatchNorm, GELU,         // 7, 8-9: Width x 3 x 3
+                          Flatten, Dense<4>>;
+
+static_assert(std::is_same_v<Costly<3>::plan,
+                             type_list<ConvBnAct<Conv<3, 3, 3>, BatchNorm, GELU>,
+                                       ConvBnAct<Conv<3, 3, 3>, BatchNorm, SELU>, MaxPool<2>,
+                                       BnAct<BatchNorm, GELU>, Flatten, Dense<4>>>);
+static_assert(activation::costly_derivative<activation::Gelu> && activation::costly_derivative<activation::Selu>);
+static_assert(!activation::costly_derivative<activation::Relu> && !activation::costly_derivative<activation::Elu<1.0>>);
+
 // The biases of a net's convolutions that sit straight in front of a
 // BatchNorm: in training mode their gradient is zero in exact arithmetic (the
 // batch mean takes any shift away), so both models leave only rounding there.
@@ -198,6 +215,10 @@ struct BiasesBeforeBatchNorm;
 template <int Width>
 struct BiasesBeforeBatchNorm<Mixed<Width>> {
   static inline const std::vector<std::string> names{"1.bias", "7.bias", "9.1.bias", "9.4.bias"};
+};
+template <int Width>
+struct BiasesBeforeBatchNorm<Costly<Width>> {
+  static inline const std::vector<std::string> names{"1.bias", "4.bias"};
 };
 template <int Width>
 struct BiasesBeforeBatchNorm<SmallResnet<Width>> {
@@ -410,6 +431,17 @@ TEST_CASE("in eval mode in float the fused model's output and gradients equal th
   for (const int batch : {1, 3}) {
     check_eval<float, 3>(batch);
     check_eval<float, 20>(batch);
+  }
+}
+
+TEST_CASE("behind GELU and SELU the fused batch norm's stored gradient gives the unfused model's gradients") {
+  for (const int batch : {1, 3}) {
+    check_training<double, 3, Costly>(batch);
+    check_training<double, 17, Costly>(batch);
+    check_eval<double, 17, Costly>(batch);
+    check_training<float, 3, Costly>(batch);
+    check_training<float, 17, Costly>(batch);
+    check_eval<float, 17, Costly>(batch);
   }
 }
 

@@ -61,6 +61,7 @@ struct Scaling {
 // with the constants that make N(0,1) a fixed point (their eq. 14).
 struct Selu {
   static constexpr const char* name = "SELU";
+  static constexpr bool costly_derivative = true;  // an exp
   static constexpr double alpha = 1.6732632423543772848170429916717;
   static constexpr double lambda = 1.0507009873554804934193349852946;
   template <class T>
@@ -148,6 +149,7 @@ LAMINAR_HD T normal_pdf(T x) {
 // Hendrycks & Gimpel 2016, exact form: x Phi(x) with Phi the standard normal CDF.
 struct Gelu {
   static constexpr const char* name = "GELU";
+  static constexpr bool costly_derivative = true;  // the normal CDF and density
   template <class T>
   LAMINAR_HD static T value(T x) {
     return x * detail::normal_cdf(x);
@@ -183,6 +185,12 @@ struct Tanh {
 // the code as written.
 template <class F>
 inline constexpr bool derivative_from_output = requires { requires F::derivative_from_output; };
+
+// Whether F::derivative costs more than a pass over memory (a transcendental
+// function), so that batch norm's fused backward evaluates dy f'(z) once and
+// stores it rather than recomputing it in each of its two passes.
+template <class F>
+inline constexpr bool costly_derivative = requires { requires F::costly_derivative; };
 
 template <class F>
 struct Value {

@@ -121,18 +121,19 @@ struct BatchNormWith {
     // terms; with running statistics BatchNorm is an affine map.
     template <class G>
     void backward_from(const G& dy, const T* x, T* dx, int batch) {
-      using namespace expr;
-      const double count = double(batch) * P;
-      const auto x_hat = normalized(x);
-      ops<B>::sum2_per_channel(beta.grad(), gamma.grad(), batch, C, P, dy, dy * x_hat);
-      if (!dx) return;
-      if (batch_statistics_) {
-        const auto mean_dy = per_channel(beta.grad()) * T(1.0 / count);
-        const auto mean_dy_x_hat = per_channel(gamma.grad()) * T(1.0 / count);
-        ops<B>::eval(dx, batch, C, P, scale() * (dy - mean_dy - x_hat * mean_dy_x_hat));
-      } else {
-        ops<B>::eval(dx, batch, C, P, scale() * dy);
-      }
+      ops<B>::sum2_per_channel(beta.grad(), gamma.grad(), batch, C, P, dy, dy * normalized(x));
+      if (dx) input_gradient(dy, x, dx, batch);
+    }
+
+    // backward_from for a dy that is costly to evaluate (dy act'(z) behind GELU):
+    // dy is evaluated once, written to dx as its sums are taken, and dx is then
+    // finished in place. backward_from evaluates it for each sum and again for dx,
+    // which suits a cheap dy (ReLU's) better: one pass writes less.
+    template <class G>
+    void backward_from_evaluated(const G& dy, const T* x, T* dx, int batch) {
+      if (!dx) return backward_from(dy, x, dx, batch);
+      ops<B>::eval_sum2_per_channel(dx, beta.grad(), gamma.grad(), batch, C, P, dy, normalized(x));
+      input_gradient(expr::in(dx), x, dx, batch);  // element by element, so in place is safe
     }
 
     Parameter<T, B> gamma{Role::scale, C};
@@ -141,6 +142,20 @@ struct BatchNormWith {
     Parameter<T, B> running_var{Role::statistic, C};
 
    private:
+    // dx from dy once beta's and gamma's gradients hold sum(dy) and sum(dy x_hat).
+    template <class G>
+    void input_gradient(const G& dy, const T* x, T* dx, int batch) {
+      using namespace expr;
+      if (batch_statistics_) {
+        const double count = double(batch) * P;
+        const auto mean_dy = per_channel(beta.grad()) * T(1.0 / count);
+        const auto mean_dy_x_hat = per_channel(gamma.grad()) * T(1.0 / count);
+        ops<B>::eval(dx, batch, C, P, scale() * (dy - mean_dy - normalized(x) * mean_dy_x_hat));
+      } else {
+        ops<B>::eval(dx, batch, C, P, scale() * dy);
+      }
+    }
+
     Buffer<T, B> mean_{C}, variance_{C}, inv_std_{C};
     bool batch_statistics_ = true;
   };

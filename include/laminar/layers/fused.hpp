@@ -66,7 +66,8 @@ struct NormalizedShape<NoConvolution, In> {
 // [convolution] -> BatchNorm -> [activation] as one layer.
 //   training: u = conv(x); per-channel mean and inv_std of u; then one pass
 //             y = act((u - mean) * inv_std * gamma + beta). Only u, mean and
-//             inv_std are kept; backward recomputes x_hat and act's input.
+//             inv_std are kept; backward recomputes x_hat and act's input (and
+//             stores g = dy act'(z) between its two passes where act' is costly).
 //   eval:     BatchNorm folded into the convolution (w' = w gamma inv_std,
 //             b' = (b - running_mean) inv_std gamma + beta), then act in place.
 template <class Convolution, class Norm, class Act>
@@ -160,10 +161,10 @@ struct NormalizationFusion {
           convolution_.forward(ctx, x, u, batch);
         }
         T* du = convolution_grad_.reserve(std::size_t(batch) * Mid::size);
-        norm_.backward_from(output_gradient(u, y, dy), u, du, batch);
+        normalization_backward(output_gradient(u, y, dy), u, du, batch);
         convolution_.backward(ctx, x, nullptr, du, dx, batch);
       } else {
-        norm_.backward_from(output_gradient(x, y, dy), x, dx, batch);
+        normalization_backward(output_gradient(x, y, dy), x, dx, batch);
       }
     }
 
@@ -200,6 +201,16 @@ struct NormalizationFusion {
                              relu ? ConvEpilogue::relu : ConvEpilogue::none);
       if constexpr (has_activation && !relu)
         ops<B>::eval(y, long(batch) * Mid::size, map(activation::Value<Function>{}, in(y)));
+    }
+
+    // BatchNorm's backward from g = d(loss)/d(its output). Behind GELU or SELU g
+    // is evaluated once and stored; behind ReLU recomputing it is cheaper.
+    template <class G>
+    void normalization_backward(const G& g, const T* u, T* du, int batch) {
+      if constexpr (activation::costly_derivative<Function>)
+        norm_.backward_from_evaluated(g, u, du, batch);
+      else
+        norm_.backward_from(g, u, du, batch);
     }
 
     // d(loss)/d(BatchNorm's output) as an expression.

@@ -428,6 +428,25 @@ struct ops<cpu> {
   template <class T, class A, class E>
   static void sum2_per_channel(T* first, T* second, int batch, int channels, long pixels, const A& a,
                                const E& b) {
+    channel_sums2<false>(static_cast<T*>(nullptr), first, second, batch, channels, pixels, a, b);
+  }
+
+  // out = a, and first[c], second[c] the sums of a and of a * b over channel c,
+  // with a evaluated once per element: batch norm's backward behind an
+  // activation whose derivative is costly (GELU's), where g = dy act'(z) would
+  // otherwise be computed once for each sum and again for the input gradient.
+  template <class T, class A, class E>
+  static void eval_sum2_per_channel(T* out, T* first, T* second, int batch, int channels, long pixels, const A& a,
+                                    const E& b) {
+    channel_sums2<true>(out, first, second, batch, channels, pixels, a, b);
+  }
+
+ private:
+  // The loop of sum2_per_channel (Store false: sums a and b) and of
+  // eval_sum2_per_channel (Store true: writes a to out, sums a and a * b).
+  template <bool Store, class T, class A, class E>
+  static void channel_sums2(T* out, T* first, T* second, int batch, int channels, long pixels, const A& a,
+                            const E& b) {
     using Acc = cpu_detail::Accumulator<T>;
 #pragma omp parallel if (long(batch) * channels * pixels > 16384)
     {
@@ -441,8 +460,14 @@ struct ops<cpu> {
           Acc partial_a = 0, partial_b = 0;
 #pragma omp simd reduction(+ : partial_a, partial_b)
           for (long p = 0; p < pixels; ++p) {
-            partial_a += Acc(local_a(base + p, c));
-            partial_b += Acc(local_b(base + p, c));
+            const T value = T(local_a(base + p, c));
+            partial_a += Acc(value);
+            if constexpr (Store) {
+              out[base + p] = value;
+              partial_b += Acc(value * T(local_b(base + p, c)));
+            } else {
+              partial_b += Acc(local_b(base + p, c));
+            }
           }
           total_a += partial_a;
           total_b += partial_b;
@@ -453,7 +478,6 @@ struct ops<cpu> {
     }
   }
 
- private:
   // log sum_k exp(v_k * inverse_temperature) around the row maximum v[arg], so
   // that no exponent is positive.
   template <class T>

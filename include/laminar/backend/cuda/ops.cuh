@@ -88,20 +88,10 @@ inline void check_launch(const char* kernel) {
   check(cudaGetLastError(), kernel);
 }
 
-// sum_per_channel_kernel for two expressions at once, in one read of the tensor.
-template <class T, class A, class E>
-__global__ void sum2_per_channel_kernel(T* first, T* second, int batch, int channels, long pixels, A a, E b) {
-  using Acc = double;
-  __shared__ Acc partial_a[block_size], partial_b[block_size];
-  const int c = blockIdx.x;
-  Acc total_a = 0, total_b = 0;
-  const long count = long(batch) * pixels;
-  for (long k = threadIdx.x; k < count; k += blockDim.x) {
-    const long n = k / pixels, p = k % pixels;
-    const long i = (n * channels + c) * pixels + p;
-    total_a += Acc(a(i, c));
-    total_b += Acc(b(i, c));
-  }
+// Reduces each thread's two totals over the block into first[c] and second[c].
+template <class T>
+__device__ void store_block_sums2(T* first, T* second, int c, double total_a, double total_b) {
+  __shared__ double partial_a[block_size], partial_b[block_size];
   partial_a[threadIdx.x] = total_a;
   partial_b[threadIdx.x] = total_b;
   __syncthreads();
@@ -116,6 +106,31 @@ __global__ void sum2_per_channel_kernel(T* first, T* second, int batch, int chan
     first[c] = T(partial_a[0]);
     second[c] = T(partial_b[0]);
   }
+}
+
+// sum_per_channel_kernel for two expressions at once, in one read of the tensor:
+// the sums of a and of b (Store false), or out = a and the sums of a and of
+// a * b with a evaluated once (Store true).
+template <bool Store, class T, class A, class E>
+__global__ void sum2_per_channel_kernel(T* out, T* first, T* second, int batch, int channels, long pixels, A a,
+                                        E b) {
+  using Acc = double;
+  const int c = blockIdx.x;
+  Acc total_a = 0, total_b = 0;
+  const long count = long(batch) * pixels;
+  for (long k = threadIdx.x; k < count; k += blockDim.x) {
+    const long n = k / pixels, p = k % pixels;
+    const long i = (n * channels + c) * pixels + p;
+    const T value = T(a(i, c));
+    total_a += Acc(value);
+    if constexpr (Store) {
+      out[i] = value;
+      total_b += Acc(value * T(b(i, c)));
+    } else {
+      total_b += Acc(b(i, c));
+    }
+  }
+  store_block_sums2(first, second, c, total_a, total_b);
 }
 
 }  // namespace cuda_detail
@@ -187,8 +202,18 @@ struct ops<cuda> {
   template <class T, class A, class E>
   static void sum2_per_channel(T* first, T* second, int batch, int channels, long pixels, const A& a,
                                const E& b) {
-    cuda_detail::sum2_per_channel_kernel<<<channels, cuda_detail::block_size>>>(first, second, batch, channels,
-                                                                                pixels, a, b);
+    cuda_detail::sum2_per_channel_kernel<false><<<channels, cuda_detail::block_size>>>(
+        static_cast<T*>(nullptr), first, second, batch, channels, pixels, a, b);
+    cuda_detail::check_launch("sum2_per_channel_kernel launch");
+  }
+
+  // out = a, first[c], second[c] the sums of a and of a * b over channel c, a
+  // evaluated once per element.
+  template <class T, class A, class E>
+  static void eval_sum2_per_channel(T* out, T* first, T* second, int batch, int channels, long pixels, const A& a,
+                                    const E& b) {
+    cuda_detail::sum2_per_channel_kernel<true><<<channels, cuda_detail::block_size>>>(out, first, second, batch,
+                                                                                     channels, pixels, a, b);
     cuda_detail::check_launch("sum2_per_channel_kernel launch");
   }
 };
