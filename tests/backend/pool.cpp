@@ -47,4 +47,8 @@ TEST_CASE("2x2 max pooling's fast path equals the generic window loop on odd siz
   check_fast_path_matches_windows(4, 31, 31, 2);
   check_fast_path_matches_windows(3, 15, 7, 3);
   check_fast_path_matches_windows(2, 3, 3, 1);
+  check_fast_path_matches_windows(3, 15, 8, 2);  // only the last row outside every window
+  check_fast_path_matches_windows(3, 8, 15, 2);  // only the last column
+  check_fast_path_matches_windows(24, 31, 31, 4);  // large enough to run on every thread
+  check_fast_path_matches_windows(2, 7, 41, 2);    // 20 windows a row: a full step of 16 and a tail
 }
