@@ -39,6 +39,9 @@ LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 256>, Shape<256, 3, 3>, 128);
 
 // The layers between the convolutions, and a dense head.
 LAMINAR_BENCHMARK_LAYER(BatchNorm, Shape<64, 32, 32>, 128);
+LAMINAR_BENCHMARK_LAYER(BatchNorm, Shape<256, 7, 7>, 128);  // net C: few pixels a channel
+LAMINAR_BENCHMARK_LAYER(BatchNorm, Shape<256, 3, 3>, 128);
+LAMINAR_BENCHMARK_LAYER(BnAct<BatchNorm, GELU>, Shape<64, 15, 15>, 128);  // net C after its first pool
 LAMINAR_BENCHMARK_LAYER(ReLU, Shape<64, 32, 32>, 128);
 LAMINAR_BENCHMARK_LAYER(MaxPool<2>, Shape<64, 32, 32>, 128);
 LAMINAR_BENCHMARK_LAYER(MaxPool<2>, Shape<64, 31, 31>, 128);  // net C: odd sizes leave a row and a column out

@@ -1,6 +1,7 @@
 // One-line Google Benchmark cases for any laminar layer, timing its own forward
 // and backward, with FLOP, byte and image rates beside the machine's measured
 // FMA peak:  LAMINAR_BENCHMARK_LAYER(Conv<3, 3, 64>, Shape<64, 32, 32>, 128);
+// A fused op times the same way: LAMINAR_BENCHMARK_LAYER(BnAct<BatchNorm, GELU>, Shape<64, 15, 15>, 128).
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -177,10 +178,16 @@ void initialise(Parameter<T, B>& parameter, std::uint32_t stream) {
   ops<B>::copy_to_device(parameter.value(), host.data(), parameter.size);
 }
 
+// A fused op (ConvBnAct, BnAct, ...) names its parts by their original
+// positions, so its visit takes the first one.
 template <class L>
 void initialise_parameters(L& layer) {
   std::uint32_t stream = 3;
-  layer.visit("", [&stream](const std::string&, auto& parameter) { initialise(parameter, stream++); });
+  const auto each = [&stream](const std::string&, auto& parameter) { initialise(parameter, stream++); };
+  if constexpr (requires { layer.visit("", 1, each); })
+    layer.visit("", 1, each);
+  else
+    layer.visit("", each);
 }
 
 // Waits until the backend has finished the work queued so far. A backend
