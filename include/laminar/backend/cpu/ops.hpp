@@ -242,7 +242,8 @@ void max_pool_2x2_backward(const PoolGeometry& g, int batch, const T* x, const T
   for (long p = 0; p < planes; ++p) {
     T* plane = dx + p * in_plane;
     if (read_columns < g.width)
-      for (int y = 0; y < read_rows; ++y) std::fill(plane + long(y) * g.width + read_columns, plane + long(y + 1) * g.width, T(0));
+      for (int y = 0; y < read_rows; ++y)
+        std::fill(plane + long(y) * g.width + read_columns, plane + long(y + 1) * g.width, T(0));
     std::fill(plane + long(read_rows) * g.width, plane + in_plane, T(0));
     for (int oy = 0; oy < g.out_height; ++oy) {
       const long row = p * in_plane + long(2 * oy) * g.width;
