@@ -127,19 +127,17 @@ inline double thread_cpu_seconds() {
 // All OpenMP threads run the chains at once, so the probe sees the all-core
 // clock of the FMA units. Each thread's rate is taken over its own CPU time,
 // which leaves out the time a shared machine gives to other processes; the sum
-// over threads, best of several trials, is the peak.
-template <class T>
-double measure_peak_gflops() {
-  using R = FmaRegister<T>;
-  constexpr long rounds = 1L << 23;
-  constexpr double flops_per_thread = 2.0 * R::lanes * R::chains * double(rounds);
+// over threads, best of several trials, is the peak. `chains` runs the loop
+// and returns its sum; it does flops_per_thread FLOPs.
+template <class Chains>
+double best_rate_gflops(double flops_per_thread, const Chains& chains) {
   double best = 0;
   for (int trial = 0; trial < 5; ++trial) {
     double rate = 0, sink = 0;
 #pragma omp parallel reduction(+ : rate, sink)
     {
       const double start = thread_cpu_seconds();
-      sink += fma_chains<T>(rounds, std::make_index_sequence<R::chains>{});
+      sink += chains();
       rate += flops_per_thread / (thread_cpu_seconds() - start) * 1e-9;
     }
     benchmark::DoNotOptimize(sink);
@@ -147,6 +145,42 @@ double measure_peak_gflops() {
   }
   return best;
 }
+
+template <class T>
+double measure_peak_gflops() {
+  using R = FmaRegister<T>;
+  constexpr long rounds = 1L << 23;
+  return best_rate_gflops(2.0 * R::lanes * R::chains * double(rounds),
+                          [] { return fma_chains<T>(rounds, std::make_index_sequence<R::chains>{}); });
+}
+
+// --- the bf16 dot-product peak probe ---------------------------------------------
+// vdpbf16ps adds two bf16 products to each of 16 float lanes: 64 FLOPs an
+// instruction. What the cpu backend's vdpbf16ps kernels (bf16 compute without
+// AMX) can reach; AMX tiles multiply faster, so AMX cases may pass 100% of it.
+// Each round adds 32 * 0.5 * 0.001 to every lane: no overflow, no subnormals.
+#if !defined(__CUDA_ARCH__) && defined(__AVX512BF16__)
+inline constexpr bool has_bf16_dot_probe = true;
+
+template <std::size_t... Chain>
+double bf16_dot_chains(long rounds, std::index_sequence<Chain...>) {
+  __m512 accumulator[] = {_mm512_set1_ps(0.001f * float(Chain))...};
+  const __m512bh half = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.5f), _mm512_set1_ps(0.5f));
+  const __m512bh small = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.001f), _mm512_set1_ps(0.001f));
+  for (long r = 0; r < rounds; ++r) ((accumulator[Chain] = _mm512_dpbf16_ps(accumulator[Chain], half, small)), ...);
+  return (lane_total<float>(accumulator[Chain]) + ...);
+}
+
+inline double measure_bf16_dot_peak_gflops() {
+  constexpr long rounds = 1L << 23;
+  constexpr int chains = 16;  // as for the FMA: latency x ports, with registers to spare
+  return best_rate_gflops(64.0 * chains * double(rounds),
+                          [] { return bf16_dot_chains(rounds, std::make_index_sequence<chains>{}); });
+}
+#else
+inline constexpr bool has_bf16_dot_probe = false;
+inline double measure_bf16_dot_peak_gflops() { return 0; }
+#endif
 
 // --- case inputs ----------------------------------------------------------------
 // Fixed so that every run times the same numbers.
@@ -249,6 +283,13 @@ double peak_gflops() {
 inline double fp32_peak_gflops() { return peak_gflops<float>(); }
 inline double fp64_peak_gflops() { return peak_gflops<double>(); }
 
+// The vdpbf16ps throughput in GFLOP/s on all OpenMP threads, measured once per
+// process; 0 where the compiler does not target AVX-512 BF16.
+inline double bf16_dot_peak_gflops() {
+  static const double value = detail::measure_bf16_dot_peak_gflops();
+  return value;
+}
+
 // --- one timed pass -------------------------------------------------------------------
 // What one call of a pass costs, per call (the whole batch).
 struct PassCost {
@@ -306,7 +347,8 @@ concept SplitsConvolutionBackward = requires(L& layer, Context<B>& context, cons
 // A layer Spec on input In in element type T on backend B, at one batch size,
 // with inputs and output gradients of fixed-seed standard normals. T = bf16 is
 // the compute policy: float tensors, convolution operands multiplied in bf16.
-// Its "% peak" is of the float FMA peak, so AMX cases may pass 100.
+// Its "% peak" is of the float FMA peak, so AMX cases may pass 100; its
+// "% bf16 peak" is of the vdpbf16ps peak, the ceiling of bf16 without AMX.
 //
 // FLOPs per call: forward = Spec::flops<In> x batch. backward = twice that for a
 // layer with parameters (the data and the weight gradient each cost about a
@@ -341,14 +383,14 @@ class LayerCase {
   }
 
   void forward(benchmark::State& state) {
-    time_pass<B>(state, cost(1, activations(In::size + Out::size) + parameters), y_.data(),
+    timed(state, cost(1, activations(In::size + Out::size) + parameters), y_.data(),
                  [this] { layer_.forward(context_, x_.data(), y_.data(), batch_); });
   }
 
   void backward(benchmark::State& state) {
     const double bytes =
         parameters > 0 ? activations(2 * In::size + Out::size) + 2 * parameters : activations(In::size + Out::size);
-    time_pass<B>(state, cost(parameters > 0 ? 2 : 1, bytes), dx_.data(),
+    timed(state, cost(parameters > 0 ? 2 : 1, bytes), dx_.data(),
                  [this] { layer_.backward(context_, x_.data(), y_.data(), dy_.data(), dx_.data(), batch_); });
   }
 
@@ -356,20 +398,30 @@ class LayerCase {
     requires splits_backward
   {
     // the layer skips its data gradient when dx is null
-    time_pass<B>(state, cost(1, activations(In::size + Out::size) + parameters), layer_.weight.grad(),
+    timed(state, cost(1, activations(In::size + Out::size) + parameters), layer_.weight.grad(),
                  [this] { layer_.backward(context_, x_.data(), y_.data(), dy_.data(), nullptr, batch_); });
   }
 
   void backward_data(benchmark::State& state)
     requires splits_backward
   {
-    time_pass<B>(state, cost(1, activations(In::size + Out::size) + double(layer_.weight.size)), dx_.data(), [this] {
+    timed(state, cost(1, activations(In::size + Out::size) + double(layer_.weight.size)), dx_.data(), [this] {
       ops<B>::conv2d_backward_data(Layer::geometry, batch_, dy_.data(), layer_.weight.value(), dx_.data(),
                                    context_.workspace, context_.arithmetic);
     });
   }
 
  private:
+  // time_pass, and under the bf16 policy on the cpu the rate as a share of the
+  // vdpbf16ps peak too.
+  template <class Pass>
+  static void timed(benchmark::State& state, const PassCost& pass_cost, const T* result, Pass&& pass) {
+    time_pass<B>(state, pass_cost, result, std::forward<Pass>(pass));
+    if constexpr (std::is_same_v<B, cpu> && std::is_same_v<Compute, bf16>)
+      if (const double peak = bf16_dot_peak_gflops(); peak > 0 && state.counters.count("GFLOP/s"))
+        state.counters["% bf16 peak"] = 100 * double(state.counters["GFLOP/s"]) / peak;
+  }
+
   // A missing device is one clear sentence, before any device allocation fails.
   static void require_device() {
     if constexpr (requires { ops<B>::require_device(); }) ops<B>::require_device();
@@ -509,6 +561,9 @@ inline const bool machine_context_added = [] {
                                                       FmaRegister<float>::instructions + ", " + threads + ")");
   benchmark::AddCustomContext("fp64_peak_gflops", gflops_text(fp64_peak_gflops()) + " (" +
                                                       FmaRegister<double>::instructions + ", " + threads + ")");
+  if (has_bf16_dot_probe)
+    benchmark::AddCustomContext("bf16_dot_peak_gflops",
+                                gflops_text(bf16_dot_peak_gflops()) + " (AVX-512 BF16 vdpbf16ps, " + threads + ")");
   benchmark::AddCustomContext("sgemm_2048_gflops", gflops_text(sgemm_gflops()) + " (ops<cpu>::gemm, " + threads + ")");
   return true;
 }();
