@@ -276,9 +276,10 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const
 //     kernel grants it (amx_available; LAMINAR_AMX=0 turns it off): stride-1
 //     passes; strided ones are emulated.
 //   dot_product: vdpbf16ps (direct_conv.hpp, direct_conv_weights.hpp), on AMD
-//     cores, where bf16 dot products ran at twice the float rate (the CPU-speed
-//     issue measured bf16 matmul at ~800 GFLOP/s against ~400 for SGEMM on a
-//     Zen 5; these kernels have not been timed on one).
+//     cores, where bf16 dot products run at twice the float rate: on a 2-core
+//     Zen 4 (family 25, model 17) a register-only loop reached 443-465 GFLOP/s
+//     against 222-233 for FMA, and net C's convolutions ran at 57-80% of that
+//     (docs/benchmarks.md, 2026-12-02, night).
 //   emulated: the float kernels on operand copies rounded to bf16, the same
 //     products summed in another order. Intel's vdpbf16ps issues every second
 //     cycle (measured 0.5-0.7x the float kernels on an Emerald Rapids Xeon), so
