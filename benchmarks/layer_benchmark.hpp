@@ -384,14 +384,14 @@ class LayerCase {
 
   void forward(benchmark::State& state) {
     timed(state, cost(1, activations(In::size + Out::size) + parameters), y_.data(),
-                 [this] { layer_.forward(context_, x_.data(), y_.data(), batch_); });
+          [this] { layer_.forward(context_, x_.data(), y_.data(), batch_); });
   }
 
   void backward(benchmark::State& state) {
     const double bytes =
         parameters > 0 ? activations(2 * In::size + Out::size) + 2 * parameters : activations(In::size + Out::size);
     timed(state, cost(parameters > 0 ? 2 : 1, bytes), dx_.data(),
-                 [this] { layer_.backward(context_, x_.data(), y_.data(), dy_.data(), dx_.data(), batch_); });
+          [this] { layer_.backward(context_, x_.data(), y_.data(), dy_.data(), dx_.data(), batch_); });
   }
 
   void backward_weights(benchmark::State& state)
@@ -399,7 +399,7 @@ class LayerCase {
   {
     // the layer skips its data gradient when dx is null
     timed(state, cost(1, activations(In::size + Out::size) + parameters), layer_.weight.grad(),
-                 [this] { layer_.backward(context_, x_.data(), y_.data(), dy_.data(), nullptr, batch_); });
+          [this] { layer_.backward(context_, x_.data(), y_.data(), dy_.data(), nullptr, batch_); });
   }
 
   void backward_data(benchmark::State& state)

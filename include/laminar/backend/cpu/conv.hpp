@@ -278,7 +278,7 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const
 //   dot_product: vdpbf16ps (direct_conv.hpp, direct_conv_weights.hpp), on AMD
 //     cores, where bf16 dot products run at twice the float rate: on a 2-core
 //     Zen 4 (family 25, model 17) a register-only loop reached 443-465 GFLOP/s
-//     against 222-233 for FMA, and net C's convolutions ran at 57-80% of that
+//     against 222-233 for FMA, and net C's convolutions ran at 54-80% of that
 //     (docs/benchmarks.md, 2026-12-02, night).
 //   emulated: the float kernels on operand copies rounded to bf16, the same
 //     products summed in another order. Intel's vdpbf16ps issues every second
