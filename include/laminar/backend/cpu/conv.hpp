@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <type_traits>
 
 #if defined(__x86_64__)
@@ -17,6 +18,7 @@
 #endif
 
 #include "../../core/backend.hpp"
+#include "../../core/error.hpp"
 #include "../../core/geometry.hpp"
 #include "../../core/workspace.hpp"
 #include "amx_conv.hpp"
@@ -26,6 +28,7 @@
 #include "direct_conv.hpp"
 #include "direct_conv_weights.hpp"
 #include "gemm.hpp"
+#include "winograd_conv.hpp"
 
 namespace laminar::cpu_detail {
 
@@ -218,6 +221,47 @@ void direct_conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x
   unpack_weights(b, packed_dw, dw);
 }
 
+// --- Winograd F(2x2, 3x3) over the blocked layout ----------------------------------
+
+#if defined(__AVX512F__)
+// One call's operands in the workspace (slot 0): the packed input and output,
+// the blocked weights, their transform, and the threads' tile buffers.
+struct WinogradOperands {
+  float *input, *output, *weights, *transformed, *tiles;
+
+  WinogradOperands(const winograd::Plan& p, int batch, Workspace<cpu>& ws)
+      : input(ws.get<float>(std::size_t(winograd_workspace_floats(p.g, batch, omp_get_max_threads())))),
+        output(input + long(batch) * p.packed.input_image()),
+        weights(output + long(batch) * p.output.output_image()),
+        transformed(weights + p.packed.packed_weights()),
+        tiles(transformed + p.transformed_weights()) {}
+};
+
+inline void winograd_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w,
+                                    const float* bias, float* y, Workspace<cpu>& ws,
+                                    ConvEpilogue epilogue = ConvEpilogue::none) {
+  const winograd::Plan p(g);
+  const WinogradOperands o(p, batch, ws);
+  pack_input(p.packed, batch, x, o.input);
+  pack_forward_weights(p.packed, w, o.weights);
+  winograd_conv_forward(p, batch, o.input, o.weights, bias, o.output, o.transformed, o.tiles, epilogue);
+  unpack_output(p.output, batch, o.output, y);
+}
+
+// The input gradient of a 3x3 stride-1 convolution is the 3x3 stride-1
+// convolution of dy with the flipped, transposed kernel.
+inline void winograd_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w,
+                                          float* dx, Workspace<cpu>& ws) {
+  const winograd::Plan p(transposed_convolution(g));
+  const WinogradOperands o(p, batch, ws);
+  pack_input(p.packed, batch, dy, o.input);
+  pack_transposed_weights(p.packed, g, w, o.weights);
+  winograd_conv_forward(p, batch, o.input, o.weights, nullptr, o.output, o.transformed, o.tiles,
+                        ConvEpilogue::none);
+  unpack_output(p.output, batch, o.output, dx);
+}
+#endif
+
 // --- choice -----------------------------------------------------------------------
 
 // The direct kernels exist for float where the compiler targets AVX-512 (their
@@ -232,32 +276,84 @@ inline constexpr bool direct_conv_available =
 
 enum class ConvPass { forward, backward_data, backward_weights };
 
-// LAMINAR_CONV=im2col in the environment turns the direct kernels off, for
-// comparing the two algorithms on a whole network; it is read once.
+// LAMINAR_CONV in the environment overrides the choice of algorithm for every
+// float convolution, for comparing them on a whole network: `im2col`, `direct`
+// (the direct kernels, no Winograd) or `winograd` (wherever it applies, direct
+// elsewhere). It is read once; any other value is an error.
+enum class ConvChoice { automatic, im2col, direct, winograd };
+
+inline ConvChoice conv_choice_from(const char* value) {
+  if (!value || !*value) return ConvChoice::automatic;
+  if (std::strcmp(value, "im2col") == 0) return ConvChoice::im2col;
+  if (std::strcmp(value, "direct") == 0) return ConvChoice::direct;
+  if (std::strcmp(value, "winograd") == 0) return ConvChoice::winograd;
+  throw Error(std::string("LAMINAR_CONV=\"") + value + "\": expected im2col, direct or winograd");
+}
+
+inline ConvChoice forced_conv_choice() {
+  static const ConvChoice choice = conv_choice_from(std::getenv("LAMINAR_CONV"));
+  return choice;
+}
+
 inline bool use_direct_conv(const ConvGeometry& g, ConvPass pass) {
-  static const bool forced_im2col = [] {
-    const char* value = std::getenv("LAMINAR_CONV");
-    return value && std::strcmp(value, "im2col") == 0;
-  }();
-  if (forced_im2col) return false;
+  if (forced_conv_choice() == ConvChoice::im2col) return false;
   // The input gradient is a direct convolution for stride 1 only.
   return pass != ConvPass::backward_data || has_transposed_convolution(g);
 }
 
-// The convolution of float or double operands in their own precision.
+// Whether the float forward (or input gradient) of g runs as Winograd F(2x2, 3x3).
+// `run` is the convolution actually computed: g itself, or for the input
+// gradient its transposed convolution. The transforms cost in proportion to
+// Cin + Cout a tile and save in proportion to Cin * Cout, so by default it runs
+// where Cin Cout / (Cin + Cout) >= 16: on a 2-core Zen 4 at batch 128 it was
+// 1.2-1.6x faster than the direct kernel from 32 -> 32 channels up (and 24 -> 64),
+// slower at 16 -> 16 and 3 -> 32 (docs/benchmarks.md, 2026-12-03).
+inline bool use_winograd(const ConvGeometry& g, ConvPass pass) {
+  if (pass == ConvPass::backward_weights || !use_direct_conv(g, pass)) return false;
+  const ConvGeometry run = pass == ConvPass::forward ? g : transposed_convolution(g);
+  if (!winograd_applicable(run)) return false;
+  switch (forced_conv_choice()) {
+    case ConvChoice::winograd: return true;
+    case ConvChoice::automatic:
+      return long(run.in_channels) * run.out_channels >= 16l * (run.in_channels + run.out_channels);
+    default: return false;
+  }
+}
+
+// The convolution of float or double operands in their own precision, every
+// output a sum of the products w * x themselves (direct or im2col): what the
+// emulated bf16 passes run, whose products of bf16 values must stay exact.
 template <class T>
-void conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y, Workspace<cpu>& ws,
-                    ConvEpilogue epilogue = ConvEpilogue::none) {
+void product_conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y,
+                            Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none) {
   if constexpr (direct_conv_available<T>)
     if (use_direct_conv(g, ConvPass::forward)) return direct_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
   im2col_conv_forward(g, batch, x, w, bias, y, ws, epilogue);
 }
 
 template <class T>
-void conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx, Workspace<cpu>& ws) {
+void product_conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx,
+                                  Workspace<cpu>& ws) {
   if constexpr (direct_conv_available<T>)
     if (use_direct_conv(g, ConvPass::backward_data)) return direct_conv2d_backward_data(g, batch, dy, w, dx, ws);
   im2col_conv_backward_data(g, batch, dy, w, dx, ws);
+}
+
+// The convolution of float or double operands in their own precision, by the
+// fastest algorithm for g: Winograd where use_winograd says, else as above.
+template <class T>
+void conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y, Workspace<cpu>& ws,
+                    ConvEpilogue epilogue = ConvEpilogue::none) {
+  if constexpr (direct_conv_available<T>)
+    if (use_winograd(g, ConvPass::forward)) return winograd_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
+  product_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
+}
+
+template <class T>
+void conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx, Workspace<cpu>& ws) {
+  if constexpr (direct_conv_available<T>)
+    if (use_winograd(g, ConvPass::backward_data)) return winograd_conv2d_backward_data(g, batch, dy, w, dx, ws);
+  product_conv2d_backward_data(g, batch, dy, w, dx, ws);
 }
 
 template <class T>
@@ -353,7 +449,8 @@ inline void dot_product_conv2d_backward_weights(const ConvGeometry& g, int batch
 
 // Where no bf16 kernel runs a pass (see bf16_kernels; also a strided input
 // gradient and LAMINAR_CONV=im2col), the pass runs in float on copies of its
-// operands rounded to bf16 (workspace slot 1).
+// operands rounded to bf16 (workspace slot 1), never through Winograd, whose
+// transforms would round the operands' sums and differences instead.
 inline void bf16_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias,
                                 float* y, Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none) {
 #if LAMINAR_HAS_AMX
@@ -367,7 +464,7 @@ inline void bf16_conv2d_forward(const ConvGeometry& g, int batch, const float* x
   float* rounded = ws.get<float>(std::size_t(nx + nw), 1);
   round_all_to_bf16(x, nx, rounded);
   round_all_to_bf16(w, nw, rounded + nx);
-  conv2d_forward(g, batch, rounded, rounded + nx, bias, y, ws, epilogue);
+  product_conv2d_forward(g, batch, rounded, rounded + nx, bias, y, ws, epilogue);
 }
 
 inline void bf16_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,
@@ -384,7 +481,7 @@ inline void bf16_conv2d_backward_data(const ConvGeometry& g, int batch, const fl
   float* rounded = ws.get<float>(std::size_t(ny + nw), 1);
   round_all_to_bf16(dy, ny, rounded);
   round_all_to_bf16(w, nw, rounded + ny);
-  conv2d_backward_data(g, batch, rounded, rounded + ny, dx, ws);
+  product_conv2d_backward_data(g, batch, rounded, rounded + ny, dx, ws);
 }
 
 // The AMX and vdpbf16ps kernels sum the float dy into dbias as they pack it; the

@@ -1,0 +1,141 @@
+// Winograd F(2x2, 3x3): the forward and the input gradient equal the naive
+// convolution in double for every output size parity, padding, channel count off
+// the vector width, batch (images are grouped per work item, so batches that do
+// not divide the group) and epilogue; and the dispatch of ops<cpu> picks it where
+// its rule says.
+//
+// Agreement is |got - want| <= 1e-4 * max(1, |want|), as for the direct kernels:
+// inputs are standard normal and weights scaled by 1 / sqrt(Cin * 9), so every
+// output is of order 1 and one missing or doubled term (>= 1 / sqrt(Cin * 9),
+// 0.02 at 256 channels) is far outside it. The transforms add up to 16 terms
+// before the products, so Winograd's rounding error is larger than the direct
+// kernel's but still below 1e-5 here.
+#include <doctest/doctest.h>
+
+#include <laminar/backend/cpu/ops.hpp>
+#include <vector>
+
+#include "support/convolution.hpp"
+#include "support/reference_convolution.hpp"
+
+using namespace laminar;
+using namespace laminar::cpu_detail;
+
+#if defined(__AVX512F__)
+
+namespace {
+
+constexpr double tolerance = 1e-4;
+
+using laminar_test::convolution;
+using laminar_test::naive_forward;
+using laminar_test::naive_input_gradient;
+using laminar_test::worst_error;
+
+const laminar_test::SeededNormal normal_values(2026);
+
+std::vector<double> relu(std::vector<double> values) {
+  for (double& v : values) v = v < 0 ? 0 : v;
+  return values;
+}
+
+void check_forward(const ConvGeometry& g, int batch) {
+  CAPTURE(g.in_channels);
+  CAPTURE(g.out_channels);
+  CAPTURE(g.height);
+  CAPTURE(g.width);
+  CAPTURE(g.pad_top);
+  CAPTURE(batch);
+  REQUIRE(winograd_applicable(g));
+  const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 1);
+  const std::vector<float> w = normal_values.kernel_weights(g, 2);
+  const std::vector<float> bias = normal_values(g.out_channels, 3);
+  Workspace<cpu> ws;
+  // Pre-filled, so an output pixel the transform never writes shows.
+  std::vector<float> y(std::size_t(long(batch) * g.out_channels * g.out_pixels()), 1e9f);
+  winograd_conv2d_forward(g, batch, x.data(), w.data(), bias.data(), y.data(), ws);
+  CHECK(worst_error(y, naive_forward(g, batch, x, w, bias.data())) <= tolerance);
+  std::fill(y.begin(), y.end(), 1e9f);
+  winograd_conv2d_forward(g, batch, x.data(), w.data(), nullptr, y.data(), ws);
+  CHECK(worst_error(y, naive_forward(g, batch, x, w, nullptr)) <= tolerance);
+  std::fill(y.begin(), y.end(), 1e9f);
+  winograd_conv2d_forward(g, batch, x.data(), w.data(), bias.data(), y.data(), ws, ConvEpilogue::relu);
+  CHECK(worst_error(y, relu(naive_forward(g, batch, x, w, bias.data()))) <= tolerance);
+}
+
+void check_input_gradient(const ConvGeometry& g, int batch) {
+  CAPTURE(g.in_channels);
+  CAPTURE(g.out_channels);
+  CAPTURE(g.height);
+  CAPTURE(g.pad_top);
+  CAPTURE(batch);
+  const std::vector<float> dy = normal_values(long(batch) * g.out_channels * g.out_pixels(), 4);
+  const std::vector<float> w = normal_values.kernel_weights(g, 5);
+  Workspace<cpu> ws;
+  std::vector<float> dx(std::size_t(long(batch) * g.in_channels * g.in_pixels()), 1e9f);
+  winograd_conv2d_backward_data(g, batch, dy.data(), w.data(), dx.data(), ws);
+  CHECK(worst_error(dx, naive_input_gradient(g, batch, dy, w)) <= tolerance);
+}
+
+}  // namespace
+
+TEST_CASE("winograd forward matches the naive convolution at even and odd output sizes") {
+  check_forward(convolution(32, 16, 16, 32, 3, 1, 1), 2);
+  check_forward(convolution(24, 31, 31, 64, 3, 1, 1), 1);  // airbench's first conv: odd, 31 = 15 tiles + 1
+  check_forward(convolution(64, 15, 15, 48, 3, 1, 1), 3);
+  check_forward(convolution(40, 7, 7, 36, 3, 1, 1), 5);  // 4 images a work item: the last item holds 1
+  check_forward(convolution(33, 3, 3, 32, 3, 1, 1), 17);  // 16 images a work item
+  check_forward(convolution(20, 1, 1, 20, 3, 1, 1), 3);   // one output pixel, the window mostly border
+  check_forward(convolution(17, 5, 12, 18, 3, 1, 1), 2);  // not square
+}
+
+TEST_CASE("winograd forward matches the naive convolution for channel counts off the vector width") {
+  check_forward(convolution(3, 32, 32, 32, 3, 1, 1), 2);
+  check_forward(convolution(17, 9, 9, 33, 3, 1, 1), 3);
+  check_forward(convolution(48, 8, 8, 5, 3, 1, 1), 1);
+}
+
+TEST_CASE("winograd forward matches the naive convolution without padding and with padding 2") {
+  check_forward(convolution(20, 10, 10, 24, 3, 1, 0), 3);  // 8x8 out
+  check_forward(convolution(20, 9, 11, 24, 3, 1, 0), 2);   // 7x9 out
+  check_forward(convolution(16, 6, 6, 40, 3, 1, 2), 1);    // 8x8 out
+}
+
+TEST_CASE("winograd forward matches the naive convolution at the cifar shapes") {
+  check_forward(convolution(64, 32, 32, 64, 3, 1, 1), 1);
+  check_forward(convolution(128, 16, 16, 128, 3, 1, 1), 1);
+  check_forward(convolution(256, 7, 7, 256, 3, 1, 1), 2);
+}
+
+TEST_CASE("winograd input gradient matches the naive input gradient") {
+  check_input_gradient(convolution(64, 15, 15, 256, 3, 1, 1), 2);
+  check_input_gradient(convolution(24, 31, 31, 64, 3, 1, 1), 1);
+  check_input_gradient(convolution(33, 7, 7, 40, 3, 1, 1), 3);
+  check_input_gradient(convolution(20, 10, 10, 17, 3, 1, 0), 2);  // transposed padding 2
+  check_input_gradient(convolution(16, 6, 6, 40, 3, 1, 2), 3);    // transposed padding 0
+}
+
+TEST_CASE("LAMINAR_CONV values parse, and an unknown one is an error that names it") {
+  CHECK(conv_choice_from(nullptr) == ConvChoice::automatic);
+  CHECK(conv_choice_from("") == ConvChoice::automatic);
+  CHECK(conv_choice_from("im2col") == ConvChoice::im2col);
+  CHECK(conv_choice_from("direct") == ConvChoice::direct);
+  CHECK(conv_choice_from("winograd") == ConvChoice::winograd);
+  CHECK_THROWS_WITH_AS(conv_choice_from("wino"), doctest::Contains("LAMINAR_CONV=\"wino\""), Error);
+}
+
+TEST_CASE("winograd is chosen for 3x3 stride-1 convolutions where Cin Cout / (Cin + Cout) >= 16, both ways") {
+  if (forced_conv_choice() != ConvChoice::automatic) return;  // the environment overrides the rule
+  CHECK(use_winograd(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::forward));
+  CHECK(use_winograd(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::backward_data));
+  CHECK_FALSE(use_winograd(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::backward_weights));
+  CHECK(use_winograd(convolution(32, 32, 32, 32, 3, 1, 1), ConvPass::forward));
+  CHECK(use_winograd(convolution(24, 31, 31, 64, 3, 1, 1), ConvPass::forward));
+  CHECK_FALSE(use_winograd(convolution(16, 32, 32, 16, 3, 1, 1), ConvPass::forward));
+  CHECK_FALSE(use_winograd(convolution(3, 32, 32, 32, 3, 1, 1), ConvPass::forward));
+  CHECK_FALSE(use_winograd(convolution(16, 32, 32, 32, 3, 1, 1), ConvPass::backward_data));
+  CHECK_FALSE(use_winograd(convolution(64, 16, 16, 64, 3, 2, 1), ConvPass::forward));
+  CHECK_FALSE(use_winograd(convolution(64, 16, 16, 64, 1, 1, 0), ConvPass::forward));
+}
+
+#endif
