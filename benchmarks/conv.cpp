@@ -1,7 +1,7 @@
 // Per-layer cpu benchmarks at batch 128: every 3x3 convolution shape of the
 // three CIFAR-10 nets of the CPU-speed issue in float (forward, backward, and
-// backward split into data and weight gradients), net C's also under the bf16
-// policy, the pointwise and pooling layers that sit between them, a dense head,
+// backward split into data and weight gradients), net C's and the wider ones of
+// A and B also under the bf16 policy, the pointwise and pooling layers that sit between them, a dense head,
 // and the SGEMM ceiling the im2col path can at best approach. Counters and their
 // formulas: layer_benchmark.hpp.
 #include "layer_benchmark.hpp"
@@ -36,6 +36,12 @@ LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 64>, Shape<64, 15, 15>, 128);
 LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 256>, Shape<64, 15, 15>, 128);
 LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 256>, Shape<256, 7, 7>, 128);
 LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 256>, Shape<256, 3, 3>, 128);
+// ... and the shapes of A and B where the float rule picks Winograd (conv.hpp).
+LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 32>, Shape<32, 32, 32>, 128);
+LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 32>, Shape<32, 16, 16>, 128);
+LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 64>, Shape<64, 16, 16>, 128);
+LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 64>, Shape<64, 8, 8>, 128);
+LAMINAR_BENCHMARK_LAYER_ON(cpu, bf16, Conv<3, 3, 128>, Shape<128, 8, 8>, 128);
 
 // The layers between the convolutions, and a dense head.
 LAMINAR_BENCHMARK_LAYER(BatchNorm, Shape<64, 32, 32>, 128);

@@ -13,6 +13,7 @@
 #include "support/convolution.hpp"
 #include "support/model.hpp"
 #include "support/reference_convolution.hpp"
+#include "support/winograd_reference.hpp"
 
 using namespace laminar;
 using laminar_test::bf16_rounded;
@@ -28,7 +29,20 @@ float float_of(std::uint32_t bits) { return std::bit_cast<float>(bits); }
 
 // Each pass under bf16 equals the im2col float pass over the rounded operands up
 // to float summation order, and differs from the unrounded float pass by about
-// bf16's precision (2^-9 relative per operand), never by nothing.
+// bf16's precision (2^-9 relative per operand), never by nothing. A forward or
+// input gradient that runs as Winograd on the vdpbf16ps kernels rounds its
+// transformed operands instead: it equals the tile-by-tile reference of that.
+bool runs_bf16_winograd(const ConvGeometry& g, cpu_detail::ConvPass pass) {
+#if defined(__AVX512BF16__)
+  return cpu_detail::bf16_kernels() == cpu_detail::Bf16Kernels::dot_product &&
+         cpu_detail::use_winograd<cpu_detail::bf16_bits>(g, pass);
+#else
+  return false;
+#endif
+}
+
+std::vector<float> as_float(const std::vector<double>& values) { return {values.begin(), values.end()}; }
+
 void check_bf16_passes(const ConvGeometry& g, int batch) {
   CAPTURE(g.in_channels);
   CAPTURE(g.out_channels);
@@ -45,14 +59,21 @@ void check_bf16_passes(const ConvGeometry& g, int batch) {
 
   std::vector<float> y(static_cast<std::size_t>(out)), y_rounded(y.size()), y_float(y.size());
   ops<cpu>::conv2d_forward(g, batch, x.data(), w.data(), bias.data(), y.data(), ws, Arithmetic::bf16);
-  cpu_detail::im2col_conv_forward(g, batch, xr.data(), wr.data(), bias.data(), y_rounded.data(), reference_ws);
+  if (runs_bf16_winograd(g, cpu_detail::ConvPass::forward))
+    y_rounded = as_float(laminar_test::winograd_bf16_forward(g, batch, x, w, bias.data()));
+  else
+    cpu_detail::im2col_conv_forward(g, batch, xr.data(), wr.data(), bias.data(), y_rounded.data(), reference_ws);
   cpu_detail::im2col_conv_forward(g, batch, x.data(), w.data(), bias.data(), y_float.data(), reference_ws);
   CHECK(relative_difference(y, y_rounded) < 1e-5);
   CHECK(near_bf16(relative_difference(y, y_float)));
 
   std::vector<float> dx(static_cast<std::size_t>(in)), dx_rounded(dx.size()), dx_float(dx.size());
   ops<cpu>::conv2d_backward_data(g, batch, dy.data(), w.data(), dx.data(), ws, Arithmetic::bf16);
-  cpu_detail::im2col_conv_backward_data(g, batch, dyr.data(), wr.data(), dx_rounded.data(), reference_ws);
+  if (runs_bf16_winograd(g, cpu_detail::ConvPass::backward_data))
+    dx_rounded = as_float(laminar_test::winograd_bf16_forward(cpu_detail::transposed_convolution(g), batch, dy,
+                                                              laminar_test::flipped_transposed_kernel(g, w), nullptr));
+  else
+    cpu_detail::im2col_conv_backward_data(g, batch, dyr.data(), wr.data(), dx_rounded.data(), reference_ws);
   cpu_detail::im2col_conv_backward_data(g, batch, dy.data(), w.data(), dx_float.data(), reference_ws);
   CHECK(relative_difference(dx, dx_rounded) < 1e-5);
   CHECK(near_bf16(relative_difference(dx, dx_float)));
@@ -142,7 +163,7 @@ TEST_CASE("bf16 rounding flushes subnormals, overflows to infinity and keeps NaN
   CHECK(std::isnan(cpu_detail::from_bf16(bits_of(float_of(0x7f800001u)))));  // a signalling NaN whose payload is all low bits
 }
 
-TEST_CASE("bf16 convolutions equal float convolutions of the rounded operands at the CIFAR shapes") {
+TEST_CASE("bf16 convolutions equal float convolutions of the rounded operands (of the rounded transforms through Winograd) at the CIFAR shapes") {
   check_bf16_passes(convolution(64, 32, 32, 64, 3, 1, 1), 2);
   check_bf16_passes(convolution(128, 16, 16, 128, 3, 1, 1), 3);
   check_bf16_passes(convolution(256, 8, 8, 256, 3, 1, 1), 2);

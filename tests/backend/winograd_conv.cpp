@@ -10,6 +10,12 @@
 // 0.02 at 256 channels) is far outside it. The transforms add up to 16 terms
 // before the products, so Winograd's rounding error is larger than the direct
 // kernel's but still below 1e-5 here.
+//
+// The bf16 transforms (for the vdpbf16ps kernels) equal the tile-by-tile
+// reference of support/winograd_reference.hpp, which rounds the same float
+// transforms to bf16, to float summation (1e-4 as above; one transformed value
+// rounded the other way moves an output by ~2^-8 / sqrt(Cin * 9), above it at
+// the shapes here), and the exact convolution to bf16 precision.
 #include <doctest/doctest.h>
 
 #include <laminar/backend/cpu/ops.hpp>
@@ -17,6 +23,7 @@
 
 #include "support/convolution.hpp"
 #include "support/reference_convolution.hpp"
+#include "support/winograd_reference.hpp"
 
 using namespace laminar;
 using namespace laminar::cpu_detail;
@@ -30,6 +37,7 @@ constexpr double tolerance = 1e-4;
 using laminar_test::convolution;
 using laminar_test::naive_forward;
 using laminar_test::naive_input_gradient;
+using laminar_test::relative_difference;
 using laminar_test::worst_error;
 
 const laminar_test::SeededNormal normal_values(2026);
@@ -137,5 +145,84 @@ TEST_CASE("winograd is chosen for 3x3 stride-1 convolutions where Cin Cout / (Ci
   CHECK_FALSE(use_winograd(convolution(64, 16, 16, 64, 3, 2, 1), ConvPass::forward));
   CHECK_FALSE(use_winograd(convolution(64, 16, 16, 64, 1, 1, 0), ConvPass::forward));
 }
+
+#if defined(__AVX512BF16__)
+
+namespace {
+
+// Rounded, but not by nothing and by no more than bf16's precision allows.
+bool near_bf16(double difference) { return difference > 1e-5 && difference < 2e-2; }
+
+void check_bf16_forward(const ConvGeometry& g, int batch) {
+  CAPTURE(g.in_channels);
+  CAPTURE(g.out_channels);
+  CAPTURE(g.height);
+  CAPTURE(g.width);
+  CAPTURE(g.pad_top);
+  CAPTURE(batch);
+  const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 6);
+  const std::vector<float> w = normal_values.kernel_weights(g, 7);
+  const std::vector<float> bias = normal_values(g.out_channels, 8);
+  const std::vector<double> want = laminar_test::winograd_bf16_forward(g, batch, x, w, bias.data());
+  Workspace<cpu> ws;
+  std::vector<float> y(std::size_t(long(batch) * g.out_channels * g.out_pixels()), 1e9f);
+  winograd_conv2d_forward<bf16_bits>(g, batch, x.data(), w.data(), bias.data(), y.data(), ws);
+  CHECK(worst_error(y, want) <= tolerance);
+  CHECK(near_bf16(relative_difference(y, naive_forward(g, batch, x, w, bias.data()))));
+  std::fill(y.begin(), y.end(), 1e9f);
+  winograd_conv2d_forward<bf16_bits>(g, batch, x.data(), w.data(), nullptr, y.data(), ws, ConvEpilogue::relu);
+  CHECK(worst_error(y, relu(laminar_test::winograd_bf16_forward(g, batch, x, w, nullptr))) <= tolerance);
+}
+
+void check_bf16_input_gradient(const ConvGeometry& g, int batch) {
+  CAPTURE(g.in_channels);
+  CAPTURE(g.out_channels);
+  CAPTURE(g.height);
+  CAPTURE(g.pad_top);
+  CAPTURE(batch);
+  const std::vector<float> dy = normal_values(long(batch) * g.out_channels * g.out_pixels(), 9);
+  const std::vector<float> w = normal_values.kernel_weights(g, 10);
+  const std::vector<double> want = laminar_test::winograd_bf16_forward(
+      transposed_convolution(g), batch, dy, laminar_test::flipped_transposed_kernel(g, w), nullptr);
+  Workspace<cpu> ws;
+  std::vector<float> dx(std::size_t(long(batch) * g.in_channels * g.in_pixels()), 1e9f);
+  winograd_conv2d_backward_data<bf16_bits>(g, batch, dy.data(), w.data(), dx.data(), ws);
+  CHECK(worst_error(dx, want) <= tolerance);
+  CHECK(near_bf16(relative_difference(dx, naive_input_gradient(g, batch, dy, w))));
+}
+
+}  // namespace
+
+TEST_CASE("bf16 winograd forward equals the bf16-rounded transforms at even and odd sizes and paddings") {
+  check_bf16_forward(convolution(64, 15, 15, 256, 3, 1, 1), 2);
+  check_bf16_forward(convolution(256, 7, 7, 256, 3, 1, 1), 5);  // 4 images a work item: the last holds 1
+  check_bf16_forward(convolution(256, 3, 3, 64, 3, 1, 1), 17);
+  check_bf16_forward(convolution(24, 31, 31, 64, 3, 1, 1), 1);
+  check_bf16_forward(convolution(17, 9, 11, 33, 3, 1, 1), 3);  // an odd channel: a pair half in the zero tail
+  check_bf16_forward(convolution(3, 8, 8, 20, 3, 1, 1), 2);    // one pair and a half
+  check_bf16_forward(convolution(20, 10, 9, 24, 3, 1, 0), 2);
+  check_bf16_forward(convolution(16, 6, 6, 40, 3, 1, 2), 1);
+}
+
+TEST_CASE("bf16 winograd input gradient equals the bf16-rounded transforms of the transposed convolution") {
+  check_bf16_input_gradient(convolution(64, 15, 15, 256, 3, 1, 1), 2);
+  check_bf16_input_gradient(convolution(33, 7, 7, 40, 3, 1, 1), 3);
+  check_bf16_input_gradient(convolution(20, 10, 10, 17, 3, 1, 0), 2);
+  check_bf16_input_gradient(convolution(16, 6, 6, 40, 3, 1, 2), 3);
+}
+
+TEST_CASE("bf16 winograd is chosen where Cin Cout / (Cin + Cout) >= 32") {
+  if (forced_conv_choice() != ConvChoice::automatic) return;  // the environment overrides the rule
+  CHECK(use_winograd<bf16_bits>(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::forward));
+  CHECK(use_winograd<bf16_bits>(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::backward_data));
+  CHECK(use_winograd<bf16_bits>(convolution(64, 8, 8, 64, 3, 1, 1), ConvPass::forward));
+  CHECK_FALSE(use_winograd<bf16_bits>(convolution(64, 8, 8, 64, 3, 1, 1), ConvPass::backward_weights));
+  CHECK_FALSE(use_winograd<bf16_bits>(convolution(32, 16, 16, 32, 3, 1, 1), ConvPass::forward));
+  CHECK(use_winograd<float>(convolution(32, 16, 16, 32, 3, 1, 1), ConvPass::forward));
+  CHECK_FALSE(use_winograd<bf16_bits>(convolution(24, 31, 31, 64, 3, 1, 1), ConvPass::forward));
+  CHECK_FALSE(use_winograd<bf16_bits>(convolution(64, 16, 16, 64, 3, 2, 1), ConvPass::forward));
+}
+
+#endif
 
 #endif

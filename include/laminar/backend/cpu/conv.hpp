@@ -1,8 +1,12 @@
-// The cpu backend's convolutions. Two algorithms: im2col + Eigen GEMM per image
-// in NCHW (any element type; the reference the fast path is tested against), and
-// direct AVX-512 kernels over the blocked layout of blocked.hpp (float), which
-// repack NCHW at their edges. use_direct_conv() picks one per geometry and pass.
-// The bf16_ versions multiply bf16-rounded float operands (core/precision.hpp).
+// The cpu backend's convolutions. Three algorithms: im2col + Eigen GEMM per
+// image in NCHW (any element type; the reference the fast paths are tested
+// against); direct AVX-512 kernels over the blocked layout of blocked.hpp
+// (float, and bf16 through vdpbf16ps or AMX), which repack NCHW at their edges;
+// and over the same layout Winograd F(2x2, 3x3) for the forward and input
+// gradient of 3x3 stride-1 convolutions (winograd_conv.hpp). use_direct_conv()
+// and use_winograd() pick per geometry and pass. The bf16_ versions multiply
+// bf16-rounded float operands (core/precision.hpp); through Winograd, the
+// operands rounded are the transformed tiles and kernels.
 #pragma once
 
 #include <omp.h>
@@ -225,23 +229,29 @@ void direct_conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x
 
 #if defined(__AVX512F__)
 // One call's operands in the workspace (slot 0): the packed input and output,
-// the blocked weights, their transform, and the threads' tile buffers.
+// the blocked weights, their transform (as Element), and the threads' tile
+// buffers.
+template <class Element>
 struct WinogradOperands {
-  float *input, *output, *weights, *transformed, *tiles;
+  float *input, *output, *weights;
+  Element* transformed;
+  float* tiles;
 
   WinogradOperands(const winograd::Plan& p, int batch, Workspace<cpu>& ws)
-      : input(ws.get<float>(std::size_t(winograd_workspace_floats(p.g, batch, omp_get_max_threads())))),
+      : input(ws.get<float>(std::size_t(winograd_workspace_floats<Element>(p.g, batch, omp_get_max_threads())))),
         output(input + long(batch) * p.packed.input_image()),
         weights(output + long(batch) * p.output.output_image()),
-        transformed(weights + p.packed.packed_weights()),
-        tiles(transformed + p.transformed_weights()) {}
+        transformed(reinterpret_cast<Element*>(weights + p.packed.packed_weights())),
+        tiles(weights + p.packed.packed_weights() + winograd::floats_for<Element>(p.transformed_weights())) {}
 };
 
-inline void winograd_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w,
-                                    const float* bias, float* y, Workspace<cpu>& ws,
-                                    ConvEpilogue epilogue = ConvEpilogue::none) {
+// Element is the transformed operands' type: float, or bf16_bits for the bf16
+// policy's vdpbf16ps kernels (dot_product_conv2d_forward).
+template <class Element = float>
+void winograd_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias,
+                             float* y, Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none) {
   const winograd::Plan p(g);
-  const WinogradOperands o(p, batch, ws);
+  const WinogradOperands<Element> o(p, batch, ws);
   pack_input(p.packed, batch, x, o.input);
   pack_forward_weights(p.packed, w, o.weights);
   winograd_conv_forward(p, batch, o.input, o.weights, bias, o.output, o.transformed, o.tiles, epilogue);
@@ -250,10 +260,11 @@ inline void winograd_conv2d_forward(const ConvGeometry& g, int batch, const floa
 
 // The input gradient of a 3x3 stride-1 convolution is the 3x3 stride-1
 // convolution of dy with the flipped, transposed kernel.
-inline void winograd_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w,
-                                          float* dx, Workspace<cpu>& ws) {
+template <class Element = float>
+void winograd_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,
+                                   Workspace<cpu>& ws) {
   const winograd::Plan p(transposed_convolution(g));
-  const WinogradOperands o(p, batch, ws);
+  const WinogradOperands<Element> o(p, batch, ws);
   pack_input(p.packed, batch, dy, o.input);
   pack_transposed_weights(p.packed, g, w, o.weights);
   winograd_conv_forward(p, batch, o.input, o.weights, nullptr, o.output, o.transformed, o.tiles,
@@ -301,21 +312,28 @@ inline bool use_direct_conv(const ConvGeometry& g, ConvPass pass) {
   return pass != ConvPass::backward_data || has_transposed_convolution(g);
 }
 
-// Whether the float forward (or input gradient) of g runs as Winograd F(2x2, 3x3).
-// `run` is the convolution actually computed: g itself, or for the input
-// gradient its transposed convolution. The transforms cost in proportion to
-// Cin + Cout a tile and save in proportion to Cin * Cout, so by default it runs
-// where Cin Cout / (Cin + Cout) >= 16: on a 2-core Zen 4 at batch 128 it was
-// 1.2-1.6x faster than the direct kernel from 32 -> 32 channels up (and 24 -> 64),
-// slower at 16 -> 16 and 3 -> 32 (docs/benchmarks.md, 2026-12-03).
-inline bool use_winograd(const ConvGeometry& g, ConvPass pass) {
+// Whether the forward (or input gradient) of g runs as Winograd F(2x2, 3x3) on
+// transformed operands of Element: float, or bf16_bits on the vdpbf16ps
+// kernels. `run` is the convolution actually computed: g itself, or for the
+// input gradient its transposed convolution. The transforms cost in proportion
+// to Cin + Cout a tile and save in proportion to Cin * Cout, so by default it
+// runs where Cin Cout / (Cin + Cout) reaches a threshold: 16 for float, where
+// on a 2-core Zen 4 at batch 128 it was 1.2-1.6x faster than the direct kernel
+// from 32 -> 32 channels up (and 24 -> 64), slower at 16 -> 16 and 3 -> 32; 32
+// for bf16, whose contraction runs twice as fast while the transforms do not:
+// there it was 1.2-1.6x faster from 64 -> 64 at 16x16 and 8x8 up, level at 64 ->
+// 64 at 15x15 and 256 -> 256 at 3x3, slower at 32 -> 32 (docs/benchmarks.md,
+// 2026-12-03).
+template <class Element = float>
+bool use_winograd(const ConvGeometry& g, ConvPass pass) {
   if (pass == ConvPass::backward_weights || !use_direct_conv(g, pass)) return false;
   const ConvGeometry run = pass == ConvPass::forward ? g : transposed_convolution(g);
   if (!winograd_applicable(run)) return false;
+  constexpr long threshold = std::is_same_v<Element, float> ? 16 : 32;
   switch (forced_conv_choice()) {
     case ConvChoice::winograd: return true;
     case ConvChoice::automatic:
-      return long(run.in_channels) * run.out_channels >= 16l * (run.in_channels + run.out_channels);
+      return long(run.in_channels) * run.out_channels >= threshold * (run.in_channels + run.out_channels);
     default: return false;
   }
 }
@@ -447,6 +465,9 @@ inline void dot_product_conv2d_backward_weights(const ConvGeometry& g, int batch
   unpack_weights(b, packed_dw, dw);
 }
 
+// On the vdpbf16ps kernels, a 3x3 stride-1 forward or input gradient that
+// use_winograd<bf16_bits> picks runs as Winograd on bf16 transformed tiles and
+// kernels (each transformed in float from the float operands, then rounded).
 // Where no bf16 kernel runs a pass (see bf16_kernels; also a strided input
 // gradient and LAMINAR_CONV=im2col), the pass runs in float on copies of its
 // operands rounded to bf16 (workspace slot 1), never through Winograd, whose
@@ -457,6 +478,10 @@ inline void bf16_conv2d_forward(const ConvGeometry& g, int batch, const float* x
   if (bf16_kernels() == Bf16Kernels::amx && AmxConv::supports(g) && use_direct_conv(g, ConvPass::forward))
     return amx_conv2d_forward(g, batch, x, w, bias, y,
                               ws.get<unsigned char>(std::size_t(amx_conv_forward_scratch(g, batch))), epilogue);
+#endif
+#if defined(__AVX512BF16__)
+  if (bf16_kernels() == Bf16Kernels::dot_product && use_winograd<bf16_bits>(g, ConvPass::forward))
+    return winograd_conv2d_forward<bf16_bits>(g, batch, x, w, bias, y, ws, epilogue);
 #endif
   if (bf16_kernels() == Bf16Kernels::dot_product && use_direct_conv(g, ConvPass::forward))
     return dot_product_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
@@ -474,6 +499,10 @@ inline void bf16_conv2d_backward_data(const ConvGeometry& g, int batch, const fl
       use_direct_conv(g, ConvPass::backward_data))
     return amx_conv2d_backward_data(g, batch, dy, w, dx,
                                     ws.get<unsigned char>(std::size_t(amx_conv_backward_data_scratch(g, batch))));
+#endif
+#if defined(__AVX512BF16__)
+  if (bf16_kernels() == Bf16Kernels::dot_product && use_winograd<bf16_bits>(g, ConvPass::backward_data))
+    return winograd_conv2d_backward_data<bf16_bits>(g, batch, dy, w, dx, ws);
 #endif
   if (bf16_kernels() == Bf16Kernels::dot_product && use_direct_conv(g, ConvPass::backward_data))
     return dot_product_conv2d_backward_data(g, batch, dy, w, dx, ws);

@@ -13,11 +13,16 @@
 // group's input into a private buffer sized for its cache, runs the 16
 // contractions and transforms them back, so the transformed tiles never go to
 // memory. Weights are transformed once per call: they change every step.
+//
+// The transformed operands are float, or bf16 for the vdpbf16ps kernel: both
+// transforms run in float on float operands and round once, as they store, so
+// a bf16 pass rounds the tiles' sums and differences rather than the inputs.
 #pragma once
 
 #include <omp.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "blocked.hpp"
 #include "direct_conv.hpp"
@@ -38,6 +43,13 @@ inline bool winograd_applicable(const ConvGeometry& g) {
 namespace winograd {
 
 inline constexpr int tile_elements = 16;  // the 4x4 transformed tile
+
+// Floats that hold n Elements, rounded up to whole cache lines.
+template <class Element>
+constexpr long floats_for(long n) {
+  const long floats = (n * long(sizeof(Element)) + long(sizeof(float)) - 1) / long(sizeof(float));
+  return (floats + channel_block - 1) / channel_block * channel_block;
+}
 
 // Extents of one call: the output in 2x2 tiles, the input packed with a zero
 // border wide enough for the last tile's 4x4 window (BlockedConv of a geometry
@@ -65,19 +77,61 @@ struct Plan {
     return g;
   }
   long group_tiles() const { return long(group) * tiles_per_image; }
-  // Transformed input and contraction output of one work item, in floats.
-  long thread_floats() const {
-    return long(tile_elements) * (packed.in_blocks + packed.out_blocks) * group_tiles() * channel_block;
-  }
+  // Elements of one work item's transformed input, and floats of its sums.
+  long transformed_input() const { return long(tile_elements) * packed.in_blocks * group_tiles() * channel_block; }
+  long sums() const { return long(tile_elements) * packed.out_blocks * group_tiles() * channel_block; }
   long transformed_weights() const {
     return long(tile_elements) * packed.out_blocks * packed.in_blocks * channel_block * channel_block;
   }
+  // One thread's buffer in floats: its transformed input as Element, padded to
+  // a cache line, then its sums.
+  template <class Element>
+  long thread_floats() const {
+    return floats_for<Element>(transformed_input()) + sums();
+  }
 };
 
+// G g G^T, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], for input channel i
+// of one blocked weight block w (3, 3, 16 in, 16 out): u[xi] holds the 16
+// outputs' values at element xi of the 4x4 transformed kernel.
+inline void transform_kernel(const float* w, int i, __m512 u[tile_elements]) {
+  const long tap = long(channel_block) * channel_block;
+  __m512 k[3][3];
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c) k[r][c] = _mm512_loadu_ps(w + (r * 3 + c) * tap + i * channel_block);
+  const __m512 half = _mm512_set1_ps(0.5f);
+  __m512 t[4][3];  // G g
+  for (int c = 0; c < 3; ++c) {
+    t[0][c] = k[0][c];
+    t[1][c] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(k[0][c], k[1][c]), k[2][c]));
+    t[2][c] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(k[0][c], k[1][c]), k[2][c]));
+    t[3][c] = k[2][c];
+  }
+  for (int r = 0; r < 4; ++r) {  // (G g) G^T
+    u[r * 4 + 0] = t[r][0];
+    u[r * 4 + 1] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(t[r][0], t[r][1]), t[r][2]));
+    u[r * 4 + 2] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(t[r][0], t[r][1]), t[r][2]));
+    u[r * 4 + 3] = t[r][2];
+  }
+}
+
+#if defined(__AVX512BF16__)
+// The 16 outputs of input channels 2k (even) and 2k + 1 (odd) as the 32 bf16 of
+// one pair at tap_offset<bf16_bits>: output o's two values adjacent.
+inline void store_weight_pair(bf16_bits* pair, __m512 even, __m512 odd) {
+  // Lane l of the first half takes output l / 2 of even (l even) or odd (l odd),
+  // the second half output 8 + l / 2; in permutex2var, 16 + j selects odd's lane j.
+  const __m512i low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i high = _mm512_add_epi32(low, _mm512_set1_epi32(8));
+  const __m512 first = _mm512_permutex2var_ps(even, low, odd), second = _mm512_permutex2var_ps(even, high, odd);
+  _mm512_storeu_si512(pair, __m512i(_mm512_cvtne2ps_pbh(second, first)));
+}
+#endif
+
 // packed_w (Cout/16, Cin/16, 3, 3, 16 in, 16 out) -> U (16 xi, Cout/16, Cin/16,
-// 16 in, 16 out) with U = G g G^T, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]:
-// each (xi, input channel) is one vector of 16 outputs.
-inline void transform_weights(const Plan& p, const float* packed_w, float* u) {
+// 256 at tap_offset<Element>): each (xi, input channel) one vector of 16 outputs.
+template <class Element>
+void transform_weights(const Plan& p, const float* packed_w, Element* u) {
   const int out_blocks = p.packed.out_blocks, in_blocks = p.packed.in_blocks;
   const long tap = long(channel_block) * channel_block;
   const long xi_stride = long(out_blocks) * in_blocks * tap;
@@ -85,28 +139,23 @@ inline void transform_weights(const Plan& p, const float* packed_w, float* u) {
 #pragma omp parallel for schedule(static) if (blocks >= 16)
   for (long block = 0; block < blocks; ++block) {
     const float* w = packed_w + block * 9 * tap;
-    float* out = u + block * tap;
-    for (int i = 0; i < channel_block; ++i) {
-      __m512 k[3][3];
-      for (int r = 0; r < 3; ++r)
-        for (int c = 0; c < 3; ++c) k[r][c] = _mm512_loadu_ps(w + (r * 3 + c) * tap + i * channel_block);
-      const __m512 half = _mm512_set1_ps(0.5f);
-      __m512 t[4][3];  // G g
-      for (int c = 0; c < 3; ++c) {
-        t[0][c] = k[0][c];
-        t[1][c] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(k[0][c], k[1][c]), k[2][c]));
-        t[2][c] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(k[0][c], k[1][c]), k[2][c]));
-        t[3][c] = k[2][c];
+    Element* out = u + block * tap;
+    if constexpr (std::is_same_v<Element, float>) {
+      for (int i = 0; i < channel_block; ++i) {
+        __m512 row[tile_elements];
+        transform_kernel(w, i, row);
+        for (int xi = 0; xi < tile_elements; ++xi) _mm512_storeu_ps(out + xi * xi_stride + i * channel_block, row[xi]);
       }
-      for (int r = 0; r < 4; ++r) {  // (G g) G^T
-        const __m512 row[4] = {
-            t[r][0],
-            _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(t[r][0], t[r][1]), t[r][2])),
-            _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(t[r][0], t[r][1]), t[r][2])),
-            t[r][2],
-        };
-        for (int c = 0; c < 4; ++c) _mm512_storeu_ps(out + (r * 4 + c) * xi_stride + i * channel_block, row[c]);
+    } else {
+#if defined(__AVX512BF16__)
+      for (int i = 0; i < channel_block; i += 2) {
+        __m512 even[tile_elements], odd[tile_elements];
+        transform_kernel(w, i, even);
+        transform_kernel(w, i + 1, odd);
+        for (int xi = 0; xi < tile_elements; ++xi)
+          store_weight_pair(out + xi * xi_stride + tap_offset<Element>(i, 0), even[xi], odd[xi]);
       }
+#endif
     }
   }
 }
@@ -131,7 +180,8 @@ inline void transform_input_tile(__m512 d[4][4]) {
 }
 
 // Images first .. first + count of packed_x -> v (16 xi, Cin/16, group tiles, 16).
-inline void transform_input(const Plan& p, const float* packed_x, int first, int count, float* v) {
+template <class Element>
+void transform_input(const Plan& p, const float* packed_x, int first, int count, Element* v) {
   const BlockedConv& b = p.packed;
   const long row = long(b.padded_width) * channel_block;
   const long image_block = long(b.padded_height) * row;
@@ -139,7 +189,7 @@ inline void transform_input(const Plan& p, const float* packed_x, int first, int
   for (int n = 0; n < count; ++n)
     for (int ib = 0; ib < b.in_blocks; ++ib) {
       const float* image = packed_x + (long(first + n) * b.in_blocks + ib) * image_block;
-      float* out = v + (long(ib) * p.group_tiles() + n * p.tiles_per_image) * channel_block;
+      Element* out = v + (long(ib) * p.group_tiles() + n * p.tiles_per_image) * channel_block;
       for (int ty = 0; ty < p.tiles_y; ++ty)
         for (int tx = 0; tx < p.tiles_x; ++tx) {
           const float* window = image + long(2 * ty) * row + long(2 * tx) * channel_block;
@@ -147,9 +197,9 @@ inline void transform_input(const Plan& p, const float* packed_x, int first, int
           for (int r = 0; r < 4; ++r)
             for (int c = 0; c < 4; ++c) d[r][c] = _mm512_loadu_ps(window + r * row + c * channel_block);
           transform_input_tile(d);
-          float* tile = out + (long(ty) * p.tiles_x + tx) * channel_block;
+          Element* tile = out + (long(ty) * p.tiles_x + tx) * channel_block;
           for (int r = 0; r < 4; ++r)
-            for (int c = 0; c < 4; ++c) _mm512_storeu_ps(tile + (r * 4 + c) * xi_stride, d[r][c]);
+            for (int c = 0; c < 4; ++c) store_pixel(tile + (r * 4 + c) * xi_stride, d[r][c], false);
         }
     }
 }
@@ -211,12 +261,14 @@ inline void transform_output(const Plan& p, const float* m, const float* bias, C
 // U[xi] (Cout/16, Cin/16, 16, 16) applied to v[xi] (Cin/16, tiles, 16), as 1x1
 // convolutions in the direct kernel's tiles of up to 14 pixels and 2 output
 // blocks.
-inline void contract(const Plan& p, const float* u, const float* v, long tiles, float* m) {
-  using direct::FloatOperands;
+template <class Operands>
+void contract(const Plan& p, const typename Operands::Element* u, const typename Operands::Element* v, long tiles,
+              float* m) {
+  using Element = typename Operands::Element;
   const int in_blocks = p.packed.in_blocks, out_blocks = p.packed.out_blocks;
   const long stride = p.group_tiles() * channel_block;  // between channel blocks
   const long tap = long(channel_block) * channel_block;
-  direct::Tile<float> base{};
+  direct::Tile<Element> base{};
   base.x_block = stride;
   base.w_block = long(in_blocks) * tap;
   base.y_block = stride;
@@ -226,49 +278,68 @@ inline void contract(const Plan& p, const float* u, const float* v, long tiles, 
   const int chunks = int((tiles + direct::max_pixels - 1) / direct::max_pixels);
   const int width = int((tiles + chunks - 1) / chunks);
   for (int xi = 0; xi < tile_elements; ++xi) {
-    const float* v_xi = v + long(xi) * in_blocks * stride;
-    const float* u_xi = u + long(xi) * out_blocks * in_blocks * tap;
+    const Element* v_xi = v + long(xi) * in_blocks * stride;
+    const Element* u_xi = u + long(xi) * out_blocks * in_blocks * tap;
     float* m_xi = m + long(xi) * out_blocks * stride;
     for (int ob = 0; ob < out_blocks; ob += 2) {
       const int blocks = std::min(2, out_blocks - ob);
-      direct::Tile<float> t = base;
+      direct::Tile<Element> t = base;
       t.w = u_xi + long(ob) * base.w_block;
       for (long start = 0; start < tiles; start += width) {
         const int columns = int(std::min<long>(width, tiles - start));
         t.x = v_xi + start * channel_block;
         t.y = m_xi + long(ob) * stride + start * channel_block;
-        direct::tile_kernel<FloatOperands>(blocks, 1, columns)(t);
+        direct::tile_kernel<Operands>(blocks, 1, columns)(t);
       }
     }
   }
 }
 
+// The contraction's operands for transformed tiles of Element.
+template <class Element>
+struct operands_for {
+  using type = direct::FloatOperands;
+};
+#if defined(__AVX512BF16__)
+template <>
+struct operands_for<bf16_bits> {
+  using type = direct::Bf16Operands;
+};
+#endif
+
 }  // namespace winograd
 
 // Floats of workspace a Winograd convolution of g takes: packed input and
-// output, blocked and transformed weights, and each thread's tiles.
-inline long winograd_workspace_floats(const ConvGeometry& g, int batch, int threads) {
+// output, blocked and transformed weights (as Element), and each thread's tiles.
+template <class Element = float>
+long winograd_workspace_floats(const ConvGeometry& g, int batch, int threads) {
   const winograd::Plan p(g);
   return long(batch) * (p.packed.input_image() + p.output.output_image()) + p.packed.packed_weights() +
-         p.transformed_weights() + long(threads) * p.thread_floats();
+         winograd::floats_for<Element>(p.transformed_weights()) + long(threads) * p.thread_floats<Element>();
 }
 
 // y_packed (N, Cout/16, OH, OW, 16) = the convolution of packed_x (the layout
-// of Plan::packed) with the kernel whose blocked form is packed_w, plus bias.
-inline void winograd_conv_forward(const winograd::Plan& p, int batch, const float* packed_x, const float* packed_w,
-                                  const float* bias, float* packed_y, float* u, float* scratch,
-                                  ConvEpilogue epilogue) {
+// of Plan::packed) with the kernel whose blocked form is packed_w, plus bias;
+// the transformed operands are Element (float, or bf16 where the compiler has
+// vdpbf16ps), u holds transformed_weights() of them, scratch each thread's
+// thread_floats<Element>().
+template <class Element = float>
+void winograd_conv_forward(const winograd::Plan& p, int batch, const float* packed_x, const float* packed_w,
+                           const float* bias, float* packed_y, Element* u, float* scratch, ConvEpilogue epilogue) {
+  using Operands = typename winograd::operands_for<Element>::type;
+  static_assert(std::is_same_v<typename Operands::Element, Element>, "no vdpbf16ps kernel for bf16 tiles");
   winograd::transform_weights(p, packed_w, u);
   const int items = (batch + p.group - 1) / p.group;
 #pragma omp parallel
   {
-    float* v = scratch + long(omp_get_thread_num()) * p.thread_floats();
-    float* m = v + long(winograd::tile_elements) * p.packed.in_blocks * p.group_tiles() * channel_block;
+    float* buffer = scratch + long(omp_get_thread_num()) * p.thread_floats<Element>();
+    Element* v = reinterpret_cast<Element*>(buffer);
+    float* m = buffer + winograd::floats_for<Element>(p.transformed_input());
 #pragma omp for schedule(static)
     for (int item = 0; item < items; ++item) {
       const int first = item * p.group, count = std::min(p.group, batch - first);
       winograd::transform_input(p, packed_x, first, count, v);
-      winograd::contract(p, u, v, count * p.tiles_per_image, m);
+      winograd::contract<Operands>(p, u, v, count * p.tiles_per_image, m);
       winograd::transform_output(p, m, bias, epilogue, first, count, packed_y);
     }
   }
