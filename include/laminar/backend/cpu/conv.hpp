@@ -321,7 +321,7 @@ inline bool use_direct_conv(const ConvGeometry& g, ConvPass pass) {
 // on a 2-core Zen 4 at batch 128 it was 1.2-1.6x faster than the direct kernel
 // from 32 -> 32 channels up (and 24 -> 64), slower at 16 -> 16 and 3 -> 32; 32
 // for bf16, whose contraction runs twice as fast while the transforms do not:
-// there it was 1.2-1.6x faster from 64 -> 64 at 16x16 and 8x8 up, level at 64 ->
+// there it was 1.1-1.7x faster from 64 -> 64 at 16x16 and 8x8 up, level at 64 ->
 // 64 at 15x15 and 256 -> 256 at 3x3, slower at 32 -> 32 (docs/benchmarks.md,
 // 2026-12-03).
 template <class Element = float>
