@@ -163,7 +163,7 @@ TEST_CASE("bf16 rounding flushes subnormals, overflows to infinity and keeps NaN
   CHECK(std::isnan(cpu_detail::from_bf16(bits_of(float_of(0x7f800001u)))));  // a signalling NaN whose payload is all low bits
 }
 
-TEST_CASE("bf16 convolutions equal float convolutions of the rounded operands (of the rounded transforms through Winograd) at the CIFAR shapes") {
+TEST_CASE("bf16 convolutions equal float convolutions of the rounded operands, or transforms, at the CIFAR shapes") {
   check_bf16_passes(convolution(64, 32, 32, 64, 3, 1, 1), 2);
   check_bf16_passes(convolution(128, 16, 16, 128, 3, 1, 1), 3);
   check_bf16_passes(convolution(256, 8, 8, 256, 3, 1, 1), 2);

@@ -81,7 +81,8 @@ inline std::vector<double> winograd_bf16_forward(const laminar::ConvGeometry& g,
         for (int o = 0; o < cout; ++o) {
           double m[16] = {};
           for (int i = 0; i < cin; ++i)
-            for (int xi = 0; xi < 16; ++xi) m[xi] += u[(std::size_t(o) * cin + i) * 16 + xi] * v[std::size_t(i) * 16 + xi];
+            for (int xi = 0; xi < 16; ++xi)
+              m[xi] += u[(std::size_t(o) * cin + i) * 16 + xi] * v[std::size_t(i) * 16 + xi];
           double s[4][2];  // m A
           for (int r = 0; r < 4; ++r) {
             s[r][0] = m[r * 4] + m[r * 4 + 1] + m[r * 4 + 2];
@@ -105,7 +106,8 @@ inline std::vector<float> flipped_transposed_kernel(const laminar::ConvGeometry&
   std::vector<float> t(w.size());
   for (int o = 0; o < g.out_channels; ++o)
     for (int i = 0; i < g.in_channels; ++i)
-      for (int k = 0; k < 9; ++k) t[(std::size_t(i) * g.out_channels + o) * 9 + 8 - k] = w[(std::size_t(o) * g.in_channels + i) * 9 + k];
+      for (int k = 0; k < 9; ++k)
+        t[(std::size_t(i) * g.out_channels + o) * 9 + 8 - k] = w[(std::size_t(o) * g.in_channels + i) * 9 + k];
   return t;
 }
 

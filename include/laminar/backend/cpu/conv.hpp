@@ -246,7 +246,7 @@ struct WinogradOperands {
 };
 
 // Element is the transformed operands' type: float, or bf16_bits for the bf16
-// policy's vdpbf16ps kernels (dot_product_conv2d_forward).
+// policy on the vdpbf16ps kernels (bf16_conv2d_forward).
 template <class Element = float>
 void winograd_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias,
                              float* y, Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none) {
