@@ -29,9 +29,9 @@ float float_of(std::uint32_t bits) { return std::bit_cast<float>(bits); }
 
 // Each pass under bf16 equals the im2col float pass over the rounded operands up
 // to float summation order, and differs from the unrounded float pass by about
-// bf16's precision (2^-9 relative per operand), never by nothing. A forward or
-// input gradient that runs as Winograd on the vdpbf16ps kernels rounds its
-// transformed operands instead: it equals the tile-by-tile reference of that.
+// bf16's precision (2^-9 relative per operand), never by nothing. A pass that
+// runs as Winograd on the vdpbf16ps kernels rounds its transformed operands
+// instead: it equals the tile-by-tile reference of that.
 bool runs_bf16_winograd(const ConvGeometry& g, cpu_detail::ConvPass pass) {
 #if defined(__AVX512BF16__)
   return cpu_detail::bf16_kernels() == cpu_detail::Bf16Kernels::dot_product &&
@@ -80,8 +80,11 @@ void check_bf16_passes(const ConvGeometry& g, int batch) {
 
   std::vector<float> dw(w.size()), dw_rounded(w.size()), dw_float(w.size()), db(bias.size()), db_float(bias.size());
   ops<cpu>::conv2d_backward_weights(g, batch, x.data(), dy.data(), dw.data(), db.data(), ws, Arithmetic::bf16);
-  cpu_detail::im2col_conv_backward_weights(g, batch, xr.data(), dyr.data(), dw_rounded.data(), static_cast<float*>(nullptr),
-                                           reference_ws);
+  if (runs_bf16_winograd(g, cpu_detail::ConvPass::backward_weights))
+    dw_rounded = as_float(laminar_test::winograd_bf16_weight_gradient(g, batch, x, dy));
+  else
+    cpu_detail::im2col_conv_backward_weights(g, batch, xr.data(), dyr.data(), dw_rounded.data(),
+                                             static_cast<float*>(nullptr), reference_ws);
   cpu_detail::im2col_conv_backward_weights(g, batch, x.data(), dy.data(), dw_float.data(), db_float.data(),
                                            reference_ws);
   CHECK(relative_difference(dw, dw_rounded) < 1e-5);

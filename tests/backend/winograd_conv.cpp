@@ -18,7 +18,10 @@
 // the shapes here), and the exact convolution to bf16 precision.
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <laminar/backend/cpu/ops.hpp>
+#include <type_traits>
 #include <vector>
 
 #include "support/convolution.hpp"
@@ -85,6 +88,48 @@ void check_input_gradient(const ConvGeometry& g, int batch) {
   CHECK(worst_error(dx, naive_input_gradient(g, batch, dy, w)) <= tolerance);
 }
 
+// Rounded, but not by nothing and by no more than bf16's precision allows.
+bool near_bf16(double difference) { return difference > 1e-5 && difference < 2e-2; }
+
+// dw and dbias at 1, 2 and 3 threads (each thread sums its own share of the
+// images), to 1e-4 of the exact gradient's sum of |terms| (the scale of its
+// sums' rounding, as for the direct kernel): in float against the naive sums;
+// on bf16 tiles against the tile-by-tile reference that rounds the same
+// transforms, and within bf16 precision of the exact gradient. dbias sums the
+// float dy in both. The same bits from a second run.
+template <class Element>
+void check_weight_gradient(const ConvGeometry& g, int batch) {
+  CAPTURE(g.in_channels);
+  CAPTURE(g.out_channels);
+  CAPTURE(g.height);
+  CAPTURE(g.width);
+  CAPTURE(g.pad_top);
+  CAPTURE(batch);
+  constexpr bool rounded = !std::is_same_v<Element, float>;
+  const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), rounded ? 13 : 11);
+  const std::vector<float> dy = normal_values(long(batch) * g.out_channels * g.out_pixels(), rounded ? 14 : 12);
+  const laminar_test::NaiveSums exact = laminar_test::naive_weight_gradient(g, batch, x, dy);
+  const laminar_test::NaiveSums dbias = laminar_test::naive_bias_gradient(g, batch, dy);
+  std::vector<double> want = exact.values;
+  if constexpr (rounded) want = laminar_test::winograd_bf16_weight_gradient(g, batch, x, dy);
+  const int previous = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    CAPTURE(threads);
+    omp_set_num_threads(threads);
+    Workspace<cpu> ws;
+    std::vector<float> dw(want.size(), 1e9f), db(std::size_t(g.out_channels), 1e9f);
+    winograd_conv2d_backward_weights<Element>(g, batch, x.data(), dy.data(), dw.data(), db.data(), ws);
+    laminar_test::check_close(dw, want, exact.magnitudes, tolerance);
+    if (rounded) CHECK(near_bf16(relative_difference(dw, exact.values)));
+    laminar_test::check_close(db, dbias.values, dbias.magnitudes, tolerance);
+    std::vector<float> again(want.size(), 0.0f);
+    winograd_conv2d_backward_weights<Element>(g, batch, x.data(), dy.data(), again.data(),
+                                              static_cast<float*>(nullptr), ws);
+    CHECK(again == dw);
+  }
+  omp_set_num_threads(previous);
+}
+
 }  // namespace
 
 TEST_CASE("winograd forward matches the naive convolution at even and odd output sizes") {
@@ -123,6 +168,30 @@ TEST_CASE("winograd input gradient matches the naive input gradient") {
   check_input_gradient(convolution(16, 6, 6, 40, 3, 1, 2), 3);    // transposed padding 0
 }
 
+TEST_CASE("winograd weight gradient matches the naive sums at odd and even sizes, paddings and channel tails") {
+  check_weight_gradient<float>(convolution(64, 15, 15, 256, 3, 1, 1), 2);
+  check_weight_gradient<float>(convolution(24, 31, 31, 64, 3, 1, 1), 1);  // one image: a thread has nothing to do
+  check_weight_gradient<float>(convolution(40, 7, 7, 36, 3, 1, 1), 5);   // 4 images a work item: the last holds 1
+  check_weight_gradient<float>(convolution(33, 3, 3, 17, 3, 1, 1), 19);  // 16 images a work item
+  check_weight_gradient<float>(convolution(20, 10, 10, 24, 3, 1, 0), 3);  // 8x8 out
+  check_weight_gradient<float>(convolution(20, 9, 11, 24, 3, 1, 0), 2);   // 7x9 out
+  check_weight_gradient<float>(convolution(16, 6, 6, 40, 3, 1, 2), 3);    // 8x8 out
+  check_weight_gradient<float>(convolution(3, 1, 1, 5, 3, 1, 1), 2);      // one output pixel
+}
+
+TEST_CASE("the weight gradient runs as winograd from 16 -> 16 channels on outputs of 4x4 up, in both precisions") {
+  if (forced_conv_choice() != ConvChoice::automatic) return;  // the environment overrides the rule
+  CHECK(use_winograd(convolution(16, 32, 32, 16, 3, 1, 1), ConvPass::backward_weights));
+  CHECK(use_winograd(convolution(256, 7, 7, 256, 3, 1, 1), ConvPass::backward_weights));
+  CHECK(use_winograd(convolution(64, 4, 4, 64, 3, 1, 1), ConvPass::backward_weights));
+  CHECK_FALSE(use_winograd(convolution(256, 3, 3, 256, 3, 1, 1), ConvPass::backward_weights));
+  CHECK_FALSE(use_winograd(convolution(3, 32, 32, 32, 3, 1, 1), ConvPass::backward_weights));
+  CHECK_FALSE(use_winograd(convolution(64, 16, 16, 64, 3, 2, 1), ConvPass::backward_weights));
+  CHECK(use_winograd<bf16_bits>(convolution(256, 7, 7, 256, 3, 1, 1), ConvPass::backward_weights));
+  CHECK(use_winograd<bf16_bits>(convolution(32, 16, 16, 32, 3, 1, 1), ConvPass::backward_weights));
+  CHECK_FALSE(use_winograd<bf16_bits>(convolution(256, 3, 3, 256, 3, 1, 1), ConvPass::backward_weights));
+}
+
 TEST_CASE("LAMINAR_CONV values parse, and an unknown one is an error that names it") {
   CHECK(conv_choice_from(nullptr) == ConvChoice::automatic);
   CHECK(conv_choice_from("") == ConvChoice::automatic);
@@ -132,11 +201,10 @@ TEST_CASE("LAMINAR_CONV values parse, and an unknown one is an error that names 
   CHECK_THROWS_WITH_AS(conv_choice_from("wino"), doctest::Contains("LAMINAR_CONV=\"wino\""), Error);
 }
 
-TEST_CASE("winograd is chosen for 3x3 stride-1 convolutions where Cin Cout / (Cin + Cout) >= 16, both ways") {
+TEST_CASE("winograd forward and input gradient are chosen for 3x3 stride-1 where Cin Cout / (Cin + Cout) >= 16") {
   if (forced_conv_choice() != ConvChoice::automatic) return;  // the environment overrides the rule
   CHECK(use_winograd(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::forward));
   CHECK(use_winograd(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::backward_data));
-  CHECK_FALSE(use_winograd(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::backward_weights));
   CHECK(use_winograd(convolution(32, 32, 32, 32, 3, 1, 1), ConvPass::forward));
   CHECK(use_winograd(convolution(24, 31, 31, 64, 3, 1, 1), ConvPass::forward));
   CHECK_FALSE(use_winograd(convolution(16, 32, 32, 16, 3, 1, 1), ConvPass::forward));
@@ -149,9 +217,6 @@ TEST_CASE("winograd is chosen for 3x3 stride-1 convolutions where Cin Cout / (Ci
 #if defined(__AVX512BF16__)
 
 namespace {
-
-// Rounded, but not by nothing and by no more than bf16's precision allows.
-bool near_bf16(double difference) { return difference > 1e-5 && difference < 2e-2; }
 
 void check_bf16_forward(const ConvGeometry& g, int batch) {
   CAPTURE(g.in_channels);
@@ -193,6 +258,16 @@ void check_bf16_input_gradient(const ConvGeometry& g, int batch) {
 
 }  // namespace
 
+TEST_CASE("bf16 winograd weight gradient equals the bf16-rounded transforms, odd tile counts included") {
+  check_weight_gradient<bf16_bits>(convolution(64, 15, 15, 256, 3, 1, 1), 2);
+  check_weight_gradient<bf16_bits>(convolution(256, 7, 7, 64, 3, 1, 1), 5);  // 4 images an item: the last holds 1
+  check_weight_gradient<bf16_bits>(convolution(24, 31, 31, 64, 3, 1, 1), 1);
+  check_weight_gradient<bf16_bits>(convolution(17, 9, 9, 33, 3, 1, 1), 3);  // 25 tiles an image; items of 50, 25
+  check_weight_gradient<bf16_bits>(convolution(20, 5, 5, 24, 3, 1, 1), 7);  // 9 tiles an image, 7 an item: 63
+  check_weight_gradient<bf16_bits>(convolution(16, 6, 6, 40, 3, 1, 2), 2);
+  check_weight_gradient<bf16_bits>(convolution(3, 1, 1, 5, 3, 1, 1), 1);  // one tile
+}
+
 TEST_CASE("bf16 winograd forward equals the bf16-rounded transforms at even and odd sizes and paddings") {
   check_bf16_forward(convolution(64, 15, 15, 256, 3, 1, 1), 2);
   check_bf16_forward(convolution(256, 7, 7, 256, 3, 1, 1), 5);  // 4 images a work item: the last holds 1
@@ -211,12 +286,11 @@ TEST_CASE("bf16 winograd input gradient equals the bf16-rounded transforms of th
   check_bf16_input_gradient(convolution(16, 6, 6, 40, 3, 1, 2), 3);
 }
 
-TEST_CASE("bf16 winograd is chosen where Cin Cout / (Cin + Cout) >= 32") {
+TEST_CASE("bf16 winograd forward and input gradient are chosen where Cin Cout / (Cin + Cout) >= 32") {
   if (forced_conv_choice() != ConvChoice::automatic) return;  // the environment overrides the rule
   CHECK(use_winograd<bf16_bits>(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::forward));
   CHECK(use_winograd<bf16_bits>(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::backward_data));
   CHECK(use_winograd<bf16_bits>(convolution(64, 8, 8, 64, 3, 1, 1), ConvPass::forward));
-  CHECK_FALSE(use_winograd<bf16_bits>(convolution(64, 8, 8, 64, 3, 1, 1), ConvPass::backward_weights));
   CHECK_FALSE(use_winograd<bf16_bits>(convolution(32, 16, 16, 32, 3, 1, 1), ConvPass::forward));
   CHECK(use_winograd<float>(convolution(32, 16, 16, 32, 3, 1, 1), ConvPass::forward));
   CHECK_FALSE(use_winograd<bf16_bits>(convolution(24, 31, 31, 64, 3, 1, 1), ConvPass::forward));

@@ -271,6 +271,25 @@ void winograd_conv2d_backward_data(const ConvGeometry& g, int batch, const float
                         ConvEpilogue::none);
   unpack_output(p.output, batch, o.output, dx);
 }
+
+// The weight and bias gradients of a 3x3 stride-1 convolution, the transformed
+// tiles multiplied as Element: float, or bf16_bits on the vdpbf16ps kernels
+// (bf16_conv2d_backward_weights).
+template <class Element = float>
+void winograd_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
+                                      float* dbias, Workspace<cpu>& ws) {
+  const winograd::Plan p(g);
+  const long input = long(batch) * p.packed.input_image(), output = long(batch) * p.output.output_image();
+  const long scratch = winograd_weights_scratch<Element>(p, omp_get_max_threads());
+  float* packed_x = ws.get<float>(std::size_t(input + output + p.output.packed_weights() + scratch));
+  float* packed_dy = packed_x + input;
+  float* packed_dw = packed_dy + output;
+  pack_input(p.packed, batch, x, packed_x);
+  pack_output(p.output, batch, dy, packed_dy);
+  winograd_conv_backward_weights<Element>(p, batch, packed_x, packed_dy, packed_dw, dbias,
+                                          packed_dw + p.output.packed_weights());
+  unpack_weights(p.output, packed_dw, dw);
+}
 #endif
 
 // --- choice -----------------------------------------------------------------------
@@ -312,28 +331,35 @@ inline bool use_direct_conv(const ConvGeometry& g, ConvPass pass) {
   return pass != ConvPass::backward_data || has_transposed_convolution(g);
 }
 
-// Whether the forward (or input gradient) of g runs as Winograd F(2x2, 3x3) on
-// transformed operands of Element: float, or bf16_bits on the vdpbf16ps
-// kernels. `run` is the convolution actually computed: g itself, or for the
-// input gradient its transposed convolution. The transforms cost in proportion
-// to Cin + Cout a tile and save in proportion to Cin * Cout, so by default it
-// runs where Cin Cout / (Cin + Cout) reaches a threshold: 16 for float, where
-// on a 2-core Zen 4 at batch 128 it was 1.2-1.6x faster than the direct kernel
-// from 32 -> 32 channels up (and 24 -> 64), slower at 16 -> 16 and 3 -> 32; 32
-// for bf16, whose contraction runs twice as fast while the transforms do not:
-// there it was 1.1-1.7x faster from 64 -> 64 at 16x16 and 8x8 up, level at 64 ->
-// 64 at 15x15 and 256 -> 256 at 3x3, slower at 32 -> 32 (docs/benchmarks.md,
-// 2026-12-03).
+// Whether a pass of g runs as Winograd F(2x2, 3x3) on transformed operands of
+// Element: float, or bf16_bits on the vdpbf16ps kernels. `run` is the
+// convolution actually computed: g itself, or for the input gradient its
+// transposed convolution. The transforms cost in proportion to Cin + Cout a
+// tile and save in proportion to Cin * Cout, so by default the forward and
+// input gradient run as Winograd where Cin Cout / (Cin + Cout) reaches a
+// threshold: 16 for float, where on a 2-core Zen 4 at batch 128 it was 1.2-1.6x
+// faster than the direct kernel from 32 -> 32 channels up (and 24 -> 64),
+// slower at 16 -> 16 and 3 -> 32; 32 for bf16, whose contraction runs twice as
+// fast while the transforms do not: there it was 1.1-1.7x faster from 64 -> 64
+// at 16x16 and 8x8 up, level at 64 -> 64 at 15x15 and 256 -> 256 at 3x3, slower
+// at 32 -> 32. The weight gradient, whose direct kernels are slower, won in
+// both precisions from 16 -> 16 (32 -> 32 for bf16) up, by 1.1-1.6x, and lost at
+// 3 -> 32 and on 3x3 outputs, whose 2x2 tiles multiply 64 times for 81 direct
+// products: it runs where the ratio reaches 8 and the tiles take at most 2/3 of
+// the direct multiplies (docs/benchmarks.md, 2026-12-03).
 template <class Element = float>
 bool use_winograd(const ConvGeometry& g, ConvPass pass) {
-  if (pass == ConvPass::backward_weights || !use_direct_conv(g, pass)) return false;
-  const ConvGeometry run = pass == ConvPass::forward ? g : transposed_convolution(g);
+  if (!use_direct_conv(g, pass)) return false;
+  const ConvGeometry run = pass == ConvPass::backward_data ? transposed_convolution(g) : g;
   if (!winograd_applicable(run)) return false;
   constexpr long threshold = std::is_same_v<Element, float> ? 16 : 32;
+  const long product = long(run.in_channels) * run.out_channels, sum = run.in_channels + run.out_channels;
+  const long tiles = long((run.out_height + 1) / 2) * ((run.out_width + 1) / 2);
   switch (forced_conv_choice()) {
     case ConvChoice::winograd: return true;
     case ConvChoice::automatic:
-      return long(run.in_channels) * run.out_channels >= threshold * (run.in_channels + run.out_channels);
+      if (pass == ConvPass::backward_weights) return product >= 8 * sum && 3 * 16 * tiles <= 2 * 9 * run.out_pixels();
+      return product >= threshold * sum;
     default: return false;
   }
 }
@@ -375,12 +401,21 @@ void conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T
 }
 
 template <class T>
-void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
-                             Workspace<cpu>& ws) {
+void product_conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
+                                     Workspace<cpu>& ws) {
   if constexpr (direct_conv_available<T>)
     if (use_direct_conv(g, ConvPass::backward_weights))
       return direct_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
   im2col_conv_backward_weights(g, batch, x, dy, dw, dbias, ws);
+}
+
+template <class T>
+void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
+                             Workspace<cpu>& ws) {
+  if constexpr (direct_conv_available<T>)
+    if (use_winograd(g, ConvPass::backward_weights))
+      return winograd_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+  product_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
 }
 
 // --- bf16 arithmetic ----------------------------------------------------------------
@@ -525,6 +560,12 @@ inline bool bf16_conv2d_backward_weights(const ConvGeometry& g, int batch, const
     amx_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws.get<unsigned char>(std::size_t(bytes)));
     return true;
   }
+#if defined(__AVX512BF16__)
+  if (bf16_kernels() == Bf16Kernels::dot_product && use_winograd<bf16_bits>(g, ConvPass::backward_weights)) {
+    winograd_conv2d_backward_weights<bf16_bits>(g, batch, x, dy, dw, dbias, ws);
+    return true;
+  }
+#endif
   if (bf16_kernels() == Bf16Kernels::dot_product && use_direct_conv(g, ConvPass::backward_weights)) {
     dot_product_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
     return true;
@@ -533,7 +574,7 @@ inline bool bf16_conv2d_backward_weights(const ConvGeometry& g, int batch, const
   float* rounded = ws.get<float>(std::size_t(nx + ny), 1);
   round_all_to_bf16(x, nx, rounded);
   round_all_to_bf16(dy, ny, rounded + nx);
-  conv2d_backward_weights(g, batch, rounded, rounded + nx, dw, static_cast<float*>(nullptr), ws);
+  product_conv2d_backward_weights(g, batch, rounded, rounded + nx, dw, static_cast<float*>(nullptr), ws);
   return false;
 }
 

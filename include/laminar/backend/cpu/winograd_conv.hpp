@@ -26,6 +26,7 @@
 
 #include "blocked.hpp"
 #include "direct_conv.hpp"
+#include "direct_conv_weights.hpp"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -116,9 +117,11 @@ inline void transform_kernel(const float* w, int i, __m512 u[tile_elements]) {
 }
 
 #if defined(__AVX512BF16__)
-// The 16 outputs of input channels 2k (even) and 2k + 1 (odd) as the 32 bf16 of
-// one pair at tap_offset<bf16_bits>: output o's two values adjacent.
-inline void store_weight_pair(bf16_bits* pair, __m512 even, __m512 odd) {
+// Two vectors as 32 bf16, lane by lane: lane l of even, then lane l of odd. For
+// the weights, the 16 outputs of input channels 2k and 2k + 1, one pair at
+// tap_offset<bf16_bits>; for the weight gradient, the 16 channels of tiles 2j
+// and 2j + 1.
+inline void store_interleaved(bf16_bits* pair, __m512 even, __m512 odd) {
   // Lane l of the first half takes output l / 2 of even (l even) or odd (l odd),
   // the second half output 8 + l / 2; in permutex2var, 16 + j selects odd's lane j.
   const __m512i low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
@@ -153,7 +156,7 @@ void transform_weights(const Plan& p, const float* packed_w, Element* u) {
         transform_kernel(w, i, even);
         transform_kernel(w, i + 1, odd);
         for (int xi = 0; xi < tile_elements; ++xi)
-          store_weight_pair(out + xi * xi_stride + tap_offset<Element>(i, 0), even[xi], odd[xi]);
+          store_interleaved(out + xi * xi_stride + tap_offset<Element>(i, 0), even[xi], odd[xi]);
       }
 #endif
     }
@@ -179,6 +182,18 @@ inline void transform_input_tile(__m512 d[4][4]) {
   }
 }
 
+// B^T d B of the 4x4 window of tile (ty, tx) of one packed channel block.
+inline void input_tile(const Plan& p, const float* image_block, int ty, int tx, __m512 tile[tile_elements]) {
+  const long row = long(p.packed.padded_width) * channel_block;
+  const float* window = image_block + long(2 * ty) * row + long(2 * tx) * channel_block;
+  __m512 d[4][4];
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 4; ++c) d[r][c] = _mm512_loadu_ps(window + r * row + c * channel_block);
+  transform_input_tile(d);
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 4; ++c) tile[r * 4 + c] = d[r][c];
+}
+
 // Images first .. first + count of packed_x -> v (16 xi, Cin/16, group tiles, 16).
 template <class Element>
 void transform_input(const Plan& p, const float* packed_x, int first, int count, Element* v) {
@@ -192,14 +207,10 @@ void transform_input(const Plan& p, const float* packed_x, int first, int count,
       Element* out = v + (long(ib) * p.group_tiles() + n * p.tiles_per_image) * channel_block;
       for (int ty = 0; ty < p.tiles_y; ++ty)
         for (int tx = 0; tx < p.tiles_x; ++tx) {
-          const float* window = image + long(2 * ty) * row + long(2 * tx) * channel_block;
-          __m512 d[4][4];
-          for (int r = 0; r < 4; ++r)
-            for (int c = 0; c < 4; ++c) d[r][c] = _mm512_loadu_ps(window + r * row + c * channel_block);
-          transform_input_tile(d);
+          __m512 d[tile_elements];
+          input_tile(p, image, ty, tx, d);
           Element* tile = out + (long(ty) * p.tiles_x + tx) * channel_block;
-          for (int r = 0; r < 4; ++r)
-            for (int c = 0; c < 4; ++c) store_pixel(tile + (r * 4 + c) * xi_stride, d[r][c], false);
+          for (int xi = 0; xi < tile_elements; ++xi) store_pixel(tile + xi * xi_stride, d[xi], false);
         }
     }
 }
@@ -307,6 +318,218 @@ struct operands_for<bf16_bits> {
 };
 #endif
 
+// --- the weight gradient -------------------------------------------------------
+//
+// With P = U . V the tile's elementwise product, Y = A^T P A gives
+// dP = A dY A^T, so dU = V . dP summed over tiles, and the kernel's gradient is
+// dg = G^T dU G: per element xi, the weight gradient of a 1x1 convolution of the
+// transformed input against the transformed output gradient, summed over tiles
+// by the weight-gradient kernel's tap accumulator (direct_conv_weights.hpp).
+// For the vdpbf16ps form of that kernel, which sums pairs of samples, the bf16
+// tiles are stored in pairs: tiles 2j and 2j + 1 interleaved channel by channel.
+
+// The tap accumulator's word: a float, or a pair of bf16 tiles.
+template <class Element>
+struct gradient_operands {
+  using type = weights_kernel::FloatOperands;
+  static constexpr int tiles_per_word = 1;
+};
+#if defined(__AVX512BF16__)
+template <>
+struct gradient_operands<bf16_bits> {
+  using type = weights_kernel::Bf16PairOperands;
+  static constexpr int tiles_per_word = 2;
+};
+#endif
+
+// Tile slots of one channel block of a work item: its tiles, rounded up to
+// whole words (the last pair of an odd count has a zero second tile).
+template <class Element>
+long gradient_slots(const Plan& p) {
+  constexpr int per_word = gradient_operands<Element>::tiles_per_word;
+  return (p.group_tiles() + per_word - 1) / per_word * per_word;
+}
+
+// One thread's tiles for the weight gradient, in floats: the transformed input
+// (16 xi, Cin/16, slots, 16) and output gradient (16 xi, Cout/16, slots, 16),
+// as Element, each padded to a cache line.
+template <class Element>
+long gradient_thread_floats(const Plan& p) {
+  const long slots = long(tile_elements) * gradient_slots<Element>(p) * channel_block;
+  return floats_for<Element>(slots * p.packed.in_blocks) + floats_for<Element>(slots * p.packed.out_blocks);
+}
+
+// Writes a channel block's transformed tiles, one tile (16 vectors, one per xi)
+// at a time in slot order, into (16 xi, slots, 16) Elements xi_stride apart;
+// bf16 tiles wait for their pair's second tile, finish() pads an odd count.
+template <class Element>
+struct TileWriter {
+  Element* out;
+  long xi_stride;
+  long slot = 0;
+  __m512 pending[tile_elements];
+
+  TileWriter(Element* first, long stride) : out(first), xi_stride(stride) {}
+
+  void put(const __m512 tile[tile_elements]) {
+    if constexpr (std::is_same_v<Element, float>) {
+      for (int xi = 0; xi < tile_elements; ++xi)
+        _mm512_storeu_ps(out + xi * xi_stride + slot * channel_block, tile[xi]);
+    } else {
+#if defined(__AVX512BF16__)
+      if (slot % 2 == 0) {
+        for (int xi = 0; xi < tile_elements; ++xi) pending[xi] = tile[xi];
+      } else {
+        for (int xi = 0; xi < tile_elements; ++xi)
+          store_interleaved(out + xi * xi_stride + (slot - 1) * channel_block, pending[xi], tile[xi]);
+      }
+#endif
+    }
+    ++slot;
+  }
+  void finish() {
+    if (slot % gradient_operands<Element>::tiles_per_word == 0) return;
+    __m512 zero[tile_elements];
+    for (__m512& z : zero) z = _mm512_setzero_ps();
+    put(zero);
+  }
+};
+
+// A dY A^T for one 2x2 block of output-gradient vectors (zero past the output's
+// edge), A = [1 0; 1 1; 1 -1; 0 -1]: m[r * 4 + c].
+inline void transform_gradient_tile(const __m512 dy[2][2], __m512 m[tile_elements]) {
+  const __m512 zero = _mm512_setzero_ps();
+  __m512 t[4][2];  // A dY
+  for (int c = 0; c < 2; ++c) {
+    t[0][c] = dy[0][c];
+    t[1][c] = _mm512_add_ps(dy[0][c], dy[1][c]);
+    t[2][c] = _mm512_sub_ps(dy[0][c], dy[1][c]);
+    t[3][c] = _mm512_sub_ps(zero, dy[1][c]);
+  }
+  for (int r = 0; r < 4; ++r) {  // (A dY) A^T
+    m[r * 4 + 0] = t[r][0];
+    m[r * 4 + 1] = _mm512_add_ps(t[r][0], t[r][1]);
+    m[r * 4 + 2] = _mm512_sub_ps(t[r][0], t[r][1]);
+    m[r * 4 + 3] = _mm512_sub_ps(zero, t[r][1]);
+  }
+}
+
+// Images first .. first + count of packed_x (the layout of Plan::packed) and
+// packed_dy (that of Plan::output) -> v (16 xi, Cin/16, slots, 16) and
+// m (16 xi, Cout/16, slots, 16) as gradient_slots lays them out; bias
+// (Cout/16, 16) += the sum of their dy.
+template <class Element>
+void transform_for_gradient(const Plan& p, const float* packed_x, const float* packed_dy, int first, int count,
+                            Element* v, Element* m, float* bias) {
+  const ConvGeometry& g = p.g;
+  const long slots = gradient_slots<Element>(p);
+  const long tiles = long(count) * p.tiles_per_image;
+  const long x_image_block = long(p.packed.padded_height) * p.packed.padded_width * channel_block;
+  for (int ib = 0; ib < p.packed.in_blocks; ++ib) {
+    TileWriter<Element> writer(v + long(ib) * slots * channel_block, long(p.packed.in_blocks) * slots * channel_block);
+    for (long k = 0; k < tiles; ++k) {
+      const long n = first + k / p.tiles_per_image, t = k % p.tiles_per_image;
+      __m512 tile[tile_elements];
+      input_tile(p, packed_x + (n * p.packed.in_blocks + ib) * x_image_block, int(t / p.tiles_x), int(t % p.tiles_x),
+                 tile);
+      writer.put(tile);
+    }
+    writer.finish();
+  }
+  const int out_blocks = p.output.out_blocks;
+  const long row = long(g.out_width) * channel_block;
+  const long dy_image_block = long(g.out_height) * row;
+  for (int ob = 0; ob < out_blocks; ++ob) {
+    TileWriter<Element> writer(m + long(ob) * slots * channel_block, long(out_blocks) * slots * channel_block);
+    __m512 sum = _mm512_loadu_ps(bias + ob * channel_block);
+    for (long k = 0; k < tiles; ++k) {
+      const long n = first + k / p.tiles_per_image, t = k % p.tiles_per_image;
+      const int ty = int(t / p.tiles_x), tx = int(t % p.tiles_x);
+      const float* image = packed_dy + (n * out_blocks + ob) * dy_image_block;
+      __m512 dy[2][2];
+      for (int r = 0; r < 2; ++r)
+        for (int c = 0; c < 2; ++c) {
+          const int oy = 2 * ty + r, ox = 2 * tx + c;
+          dy[r][c] = oy < g.out_height && ox < g.out_width
+                         ? _mm512_loadu_ps(image + oy * row + long(ox) * channel_block)
+                         : _mm512_setzero_ps();
+          sum = _mm512_add_ps(sum, dy[r][c]);
+        }
+      __m512 tile[tile_elements];
+      transform_gradient_tile(dy, tile);
+      writer.put(tile);
+    }
+    writer.finish();
+    _mm512_storeu_ps(bias + ob * channel_block, sum);
+  }
+}
+
+// du (16 xi, Cout/16, Cin/16, 16 in, 16 out) += the outer products of v and m
+// (as transform_for_gradient writes them) over a work item of `tiles` tiles.
+template <class Element>
+void accumulate_weight_gradient(const Plan& p, const Element* v, const Element* m, long tiles, float* du) {
+  using Operands = typename gradient_operands<Element>::type;
+  using Word = typename Operands::Word;
+  constexpr int per_word = gradient_operands<Element>::tiles_per_word;
+  static_assert(sizeof(Word) == per_word * sizeof(Element), "no vdpbf16ps kernel for bf16 tiles");
+  using weights_kernel::tap_floats;
+  const int in_blocks = p.packed.in_blocks, out_blocks = p.packed.out_blocks;
+  const long stride = gradient_slots<Element>(p) * channel_block;  // Elements between channel blocks
+  const long items = long(tile_elements) * out_blocks * in_blocks;
+  for (long item = 0; item < items; ++item) {
+    const long xi = item / (long(out_blocks) * in_blocks);
+    const int ob = int(item / in_blocks % out_blocks), ib = int(item % in_blocks);
+    const weights_kernel::TapStream<Word> stream{reinterpret_cast<const Word*>(v + (xi * in_blocks + ib) * stride),
+                                                 reinterpret_cast<const Word*>(m + (xi * out_blocks + ob) * stride),
+                                                 1,
+                                                 1,
+                                                 int((tiles + per_word - 1) / per_word),
+                                                 std::min(channel_block, p.g.in_channels - ib * channel_block),
+                                                 0,
+                                                 0,
+                                                 channel_block,
+                                                 0};
+    weights_kernel::accumulate_tap_vector<Operands>(stream, du + item * tap_floats,
+                                                    du + std::min(item + 1, items - 1) * tap_floats);
+  }
+}
+
+// G^T dU G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1], for every kernel:
+// du (16 xi, Cout/16, Cin/16, 16 in, 16 out) -> packed_dw (Cout/16, Cin/16, 3, 3,
+// 16 in, 16 out). A work-sharing loop: call it from inside a parallel region.
+inline void transform_weight_gradient(const Plan& p, const float* du, float* packed_dw) {
+  const long tap = long(channel_block) * channel_block;
+  const long blocks = long(p.packed.out_blocks) * p.packed.in_blocks;
+  const long xi_stride = blocks * tap;
+  const __m512 half = _mm512_set1_ps(0.5f);
+  // G^T applied to four values: a + (b + c) / 2, (b - c) / 2, (b + c) / 2 + d.
+  const auto reduce = [&](__m512 a, __m512 b, __m512 c, __m512 d, __m512 out[3]) {
+    const __m512 sum = _mm512_mul_ps(half, _mm512_add_ps(b, c));
+    out[0] = _mm512_add_ps(a, sum);
+    out[1] = _mm512_mul_ps(half, _mm512_sub_ps(b, c));
+    out[2] = _mm512_add_ps(sum, d);
+  };
+#pragma omp for schedule(static)
+  for (long block = 0; block < blocks; ++block)
+    for (int i = 0; i < channel_block; ++i) {
+      __m512 d[tile_elements];
+      for (int xi = 0; xi < tile_elements; ++xi)
+        d[xi] = _mm512_loadu_ps(du + xi * xi_stride + block * tap + i * channel_block);
+      __m512 s[3][4];  // G^T dU
+      for (int c = 0; c < 4; ++c) {
+        __m512 column[3];
+        reduce(d[c], d[4 + c], d[8 + c], d[12 + c], column);
+        for (int r = 0; r < 3; ++r) s[r][c] = column[r];
+      }
+      for (int r = 0; r < 3; ++r) {  // (G^T dU) G
+        __m512 taps[3];
+        reduce(s[r][0], s[r][1], s[r][2], s[r][3], taps);
+        for (int c = 0; c < 3; ++c)
+          _mm512_storeu_ps(packed_dw + (block * 9 + r * 3 + c) * tap + i * channel_block, taps[c]);
+      }
+    }
+}
+
 }  // namespace winograd
 
 // Floats of workspace a Winograd convolution of g takes: packed input and
@@ -341,6 +564,62 @@ void winograd_conv_forward(const winograd::Plan& p, int batch, const float* pack
       winograd::transform_input(p, packed_x, first, count, v);
       winograd::contract<Operands>(p, u, v, count * p.tiles_per_image, m);
       winograd::transform_output(p, m, bias, epilogue, first, count, packed_y);
+    }
+  }
+}
+
+// Floats of workspace winograd_conv_backward_weights<Element> takes for
+// `threads` threads: each thread's transformed-domain gradient, bias sums and
+// tiles.
+template <class Element = float>
+long winograd_weights_scratch(const winograd::Plan& p, int threads) {
+  const long bias_floats = long(p.output.out_blocks) * channel_block;
+  return long(threads) * (p.transformed_weights() + bias_floats + winograd::gradient_thread_floats<Element>(p));
+}
+
+// packed_dw (Cout/16, Cin/16, 3, 3, 16 in, 16 out) and dbias (Cout, or null),
+// both overwritten, = the gradients of the convolution of packed_x (the layout
+// of Plan::packed) whose output gradient is packed_dy (that of Plan::output),
+// the transformed tiles multiplied as Element (float, or bf16 on vdpbf16ps;
+// the bias sums the float dy). Each thread takes a contiguous share of the work
+// items, transforms them and sums their products into its own
+// transformed-domain copy; the copies are added in thread order and
+// transformed back, so the result depends only on the thread count.
+template <class Element = float>
+void winograd_conv_backward_weights(const winograd::Plan& p, int batch, const float* packed_x, const float* packed_dy,
+                                    float* packed_dw, float* dbias, float* scratch) {
+  const long du_floats = p.transformed_weights();
+  const long bias_floats = long(p.output.out_blocks) * channel_block;
+  const long thread_floats = du_floats + bias_floats + winograd::gradient_thread_floats<Element>(p);
+  const long v_floats = winograd::floats_for<Element>(long(winograd::tile_elements) * p.packed.in_blocks *
+                                                      winograd::gradient_slots<Element>(p) * channel_block);
+  const int items = (batch + p.group - 1) / p.group;
+#pragma omp parallel
+  {
+    const int threads = omp_get_num_threads(), t = omp_get_thread_num();
+    float* du = scratch + t * thread_floats;
+    float* bias = du + du_floats;
+    Element* v = reinterpret_cast<Element*>(bias + bias_floats);
+    Element* m = reinterpret_cast<Element*>(bias + bias_floats + v_floats);
+    std::fill(du, du + du_floats + bias_floats, 0.0f);
+    for (int item = items * t / threads; item < items * (t + 1) / threads; ++item) {
+      const int first = item * p.group, count = std::min(p.group, batch - first);
+      winograd::transform_for_gradient(p, packed_x, packed_dy, first, count, v, m, bias);
+      winograd::accumulate_weight_gradient(p, v, m, count * p.tiles_per_image, du);
+    }
+#pragma omp barrier
+    if (threads > 1) {
+#pragma omp for schedule(static)
+      for (long e = 0; e < du_floats + bias_floats; ++e) {
+        float sum = scratch[e];
+        for (int copy = 1; copy < threads; ++copy) sum += scratch[copy * thread_floats + e];
+        scratch[e] = sum;
+      }
+    }
+    winograd::transform_weight_gradient(p, scratch, packed_dw);
+    if (dbias) {
+#pragma omp for schedule(static)
+      for (int c = 0; c < p.g.out_channels; ++c) dbias[c] = scratch[du_floats + c];
     }
   }
 }
