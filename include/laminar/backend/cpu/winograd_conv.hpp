@@ -12,7 +12,9 @@
 // registers. Work items are small groups of images; a thread transforms its
 // group's input into a private buffer sized for its cache, runs the 16
 // contractions and transforms them back, so the transformed tiles never go to
-// memory. Weights are transformed once per call: they change every step.
+// memory. Weights are transformed once per call: they change every step. The
+// weight gradient runs on the same transformed tiles (see "the weight
+// gradient" below).
 //
 // The transformed operands are float, or bf16 for the vdpbf16ps kernel: both
 // transforms run in float on float operands and round once, as they store, so
