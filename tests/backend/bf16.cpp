@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <laminar/backend/cpu/conv.hpp>  // the kernels themselves, not only ops<cpu>
 #include <laminar/laminar.hpp>
 #include <vector>
 

@@ -10,6 +10,8 @@
 #include <limits>
 #include <vector>
 
+#include <laminar/backend/cpu/conv.hpp>  // the kernels themselves, not only ops<cpu>
+
 #include "support/convolution.hpp"
 #include "support/gradient_check.hpp"
 #include "support/model.hpp"

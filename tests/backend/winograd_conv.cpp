@@ -20,6 +20,7 @@
 
 #include <omp.h>
 
+#include <laminar/backend/cpu/conv.hpp>  // the kernels themselves, not only ops<cpu>
 #include <laminar/backend/cpu/ops.hpp>
 #include <type_traits>
 #include <vector>

@@ -1,9 +1,17 @@
 // A user's program against the installed laminar: one training step of a tiny
-// network must lower the loss on a fixed batch.
+// network must lower the loss on a fixed batch. Built twice: header-only
+// (laminar::laminar) and against the compiled kernels (laminar::kernels).
 #include <laminar/laminar.hpp>
 
 #include <cstdio>
 #include <vector>
+
+#if defined(CONSUMER_LINKS_KERNELS) && !LAMINAR_COMPILED_KERNELS
+#error "linking laminar::kernels must define LAMINAR_COMPILED_KERNELS=1"
+#endif
+#if !defined(CONSUMER_LINKS_KERNELS) && LAMINAR_COMPILED_KERNELS
+#error "laminar::laminar alone must stay header-only"
+#endif
 
 using namespace laminar;
 using Net = Sequential<Input<1, 8, 8>, Conv<3, 3, 4>, BatchNorm, ReLU, GlobalAvgPool, Dense<3>>;
@@ -22,8 +30,8 @@ int main() {
     model.backward(View<const float, cpu, Shape<3>>{dlogits.data(), 4});
     opt.step();
   }
-  std::printf("loss %.4f -> %.4f\n", losses[0], losses[1]);
+  std::printf("loss %.9g -> %.9g\n", losses[0], losses[1]);  // run.cmake compares both builds' lines
   if (!(losses[1] < losses[0])) return 1;
-  std::printf("consumer: ok\n");
+  std::printf("consumer (%s): ok\n", LAMINAR_COMPILED_KERNELS ? "compiled kernels" : "header-only");
   return 0;
 }

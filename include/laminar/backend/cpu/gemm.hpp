@@ -1,14 +1,11 @@
-// Dense algebra of the cpu backend: row-major GEMM through Eigen, and the work
-// size below which the cpu kernels stay on one thread.
+// Dense algebra of the cpu backend: row-major GEMM through Eigen.
 #pragma once
 
 #include <Eigen/Core>
 
-namespace laminar::cpu_detail {
+#include "parallel.hpp"
 
-// Below this many multiply-adds (or element visits) a parallel region costs
-// more than it saves, and on a busy machine far more.
-inline constexpr double parallel_threshold = 1 << 16;
+namespace laminar::cpu_detail {
 
 template <class T>
 using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;

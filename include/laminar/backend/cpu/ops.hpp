@@ -1,6 +1,7 @@
 // The cpu backend's primitives: memory, pointwise evaluation and per-channel
 // reduction with OpenMP, GEMM through Eigen, convolution (conv.hpp: direct
-// AVX-512 kernels for float, im2col + GEMM otherwise), pooling, and softmax
+// AVX-512 kernels for float, im2col + GEMM otherwise; both reached through
+// kernels.hpp, header-only or compiled once), pooling, and softmax
 // cross-entropy. Activations are kept in NCHW between layers.
 #pragma once
 
@@ -27,8 +28,9 @@
 #include "../../core/precision.hpp"
 #include "../../core/workspace.hpp"
 #include "../../expr/expr.hpp"
-#include "conv.hpp"
-#include "gemm.hpp"
+#include "bf16.hpp"
+#include "kernels.hpp"
+#include "parallel.hpp"
 
 namespace laminar {
 
@@ -388,7 +390,7 @@ struct ops<cpu> {
   template <class T>
   static void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, T alpha, const T* a,
                    int lda, const T* b, int ldb, T beta, T* c, int ldc) {
-    cpu_detail::gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    cpu_detail::kernels::gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 
   // y (N, Cout, OH, OW) = conv(x (N, Cin, H, W), w (Cout, Cin, KH, KW)) + bias (Cout).
@@ -400,8 +402,8 @@ struct ops<cpu> {
                              ConvEpilogue epilogue = ConvEpilogue::none) {
     if constexpr (std::is_same_v<T, float>)
       if (arithmetic == Arithmetic::bf16)
-        return cpu_detail::bf16_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
-    cpu_detail::conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
+        return cpu_detail::kernels::bf16_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
+    cpu_detail::kernels::conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
   }
 
   // dx (N, Cin, H, W) = conv^T(dy, w)
@@ -409,8 +411,8 @@ struct ops<cpu> {
   static void conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx,
                                    Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native) {
     if constexpr (std::is_same_v<T, float>)
-      if (arithmetic == Arithmetic::bf16) return cpu_detail::bf16_conv2d_backward_data(g, batch, dy, w, dx, ws);
-    cpu_detail::conv2d_backward_data(g, batch, dy, w, dx, ws);
+      if (arithmetic == Arithmetic::bf16) return cpu_detail::kernels::bf16_conv2d_backward_data(g, batch, dy, w, dx, ws);
+    cpu_detail::kernels::conv2d_backward_data(g, batch, dy, w, dx, ws);
   }
 
   // dw (Cout, Cin, KH, KW) = sum over samples of dy * x ; dbias (Cout, may be null) = sum dy,
@@ -420,11 +422,11 @@ struct ops<cpu> {
                                       Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native) {
     if constexpr (std::is_same_v<T, float>)
       if (arithmetic == Arithmetic::bf16) {
-        const bool bias_written = cpu_detail::bf16_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+        const bool bias_written = cpu_detail::kernels::bf16_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
         if (dbias && !bias_written) sum_per_channel(dbias, batch, g.out_channels, g.out_pixels(), expr::in(dy));
         return;
       }
-    cpu_detail::conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+    cpu_detail::kernels::conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
   }
 
   // --- pooling ------------------------------------------------------------------
