@@ -24,22 +24,12 @@
 
 #include "cifar.hpp"
 #include "options.hpp"
-#include "resnet.hpp"
+#include "resnet_recipe.hpp"
 
 using namespace laminar;
+using namespace resnet_cifar;
 
 namespace {
-
-struct Recipe {
-  int depth = 20;
-  std::string shortcut;  // "A", "projection" or "D"
-  std::string schedule;  // "step" or "cosine"
-  double warmup = 0, label_smoothing = 0, mixup = 0;
-  bool no_bias_decay = false, zero_gamma = false;
-  int cutout = 0;
-  double lr = 0.1, weight_decay = 1e-4;
-  int batch = 128;
-};
 
 std::string shown(double x) {
   char text[32];
@@ -86,6 +76,10 @@ Recipe read_recipe(examples::Options& args, int epochs) {
   return r;
 }
 
+}  // namespace
+
+namespace resnet_cifar {
+
 // The learning-rate multiplier: step drops at 50% and 75% of the run, or cosine
 // to 0 (Bag of Tricks 5.1), after a linear warmup when one is asked for (3.1).
 schedule::Schedule schedule_of(const Recipe& r, int epochs) {
@@ -112,44 +106,7 @@ void print_recipe(const Recipe& r, int epochs) {
               r.zero_gamma ? "on" : "off");
 }
 
-template <class Net>
-void train_net(const Recipe& r, const examples::CifarFlags& flags, const data::Splits& data,
-               const examples::Stopwatch& clock) {
-  std::printf("%s", describe<Net>().c_str());
-  Model<Net, cpu> model(flags.seed);
-  examples::apply_precision(model, flags);
-  if (r.zero_gamma) init::zero_gamma(model);
-  optim::SGD opt(model, {.lr = r.lr, .momentum = 0.9, .weight_decay = r.weight_decay,
-                         .decay_bias_and_bn = !r.no_bias_decay});
-  const auto crop_flip = augment::pad_crop(4) | augment::hflip().with(0.5f);
-  train::FitOptions fit{.epochs = flags.epochs, .batch = r.batch, .seed = flags.seed,
-                        .schedule = schedule_of(r, flags.epochs),
-                        .augment = r.cutout > 0 ? train::Augmentation(crop_flip | augment::cutout(r.cutout))
-                                                : train::Augmentation(crop_flip),
-                        .loss = {.label_smoothing = r.label_smoothing},
-                        .validation = &data.valid};
-  if (r.mixup > 0)
-    fit.mix = augment::MixOptions{.kind = augment::MixKind::mixup, .alpha = r.mixup,
-                                  .label_smoothing = r.label_smoothing};
-  print_recipe(r, flags.epochs);
-  const auto history = train::fit(model, opt, data.train, fit);
-  examples::evaluate_test_file(model, flags, history);
-  examples::print_summary("resnet_cifar", history, clock);
-}
-
-// Each (depth, shortcut) pair is its own network type.
-template <int Depth>
-void train_depth(const Recipe& r, const examples::CifarFlags& flags, const data::Splits& data,
-                 const examples::Stopwatch& clock) {
-  if (r.shortcut == "A")
-    train_net<examples::ResNet<Depth, examples::ZeroPadDownBlock>>(r, flags, data, clock);
-  else if (r.shortcut == "D")
-    train_net<examples::ResNet<Depth, examples::AvgPoolDownBlock>>(r, flags, data, clock);
-  else
-    train_net<examples::ResNet<Depth, examples::ProjectionDownBlock>>(r, flags, data, clock);
-}
-
-}  // namespace
+}  // namespace resnet_cifar
 
 int main(int argc, char** argv) try {
   const examples::Stopwatch clock;
