@@ -4,12 +4,13 @@
 //
 // Header-only by default: cpu_detail::kernels names the header functions
 // themselves, and every translation unit that trains a network compiles the
-// AVX-512, AMX and Winograd kernels behind them again (about 10 s of a CIFAR
-// example's 25-40 s of -O3; docs/benchmarks.md). With LAMINAR_COMPILED_KERNELS
-// defined to 1, which linking the CMake target laminar::kernels does, the same
-// names are declarations of functions compiled once into that library
-// (src/kernels_*.cpp), and this header pulls in none of the kernels. Both
-// modes run the same code: the library's functions call the header ones.
+// AVX-512, AMX and Winograd kernels behind them again (5-19 s of a CIFAR
+// example's 23-45 s at -O3; docs/benchmarks.md, 2026-12-05). With
+// LAMINAR_COMPILED_KERNELS defined to 1, which linking the CMake target
+// laminar::kernels does, the same names are declarations of functions compiled
+// once into that library (src/kernels_*.cpp), and this header pulls in none of
+// the kernels. Both modes run the same code: the library's functions call the
+// header ones.
 #pragma once
 
 #if !defined(LAMINAR_COMPILED_KERNELS)
