@@ -28,7 +28,6 @@
 #include "../../core/precision.hpp"
 #include "../../core/workspace.hpp"
 #include "../../expr/expr.hpp"
-#include "bf16.hpp"
 #include "kernels.hpp"
 #include "parallel.hpp"
 
@@ -411,7 +410,8 @@ struct ops<cpu> {
   static void conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx,
                                    Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native) {
     if constexpr (std::is_same_v<T, float>)
-      if (arithmetic == Arithmetic::bf16) return cpu_detail::kernels::bf16_conv2d_backward_data(g, batch, dy, w, dx, ws);
+      if (arithmetic == Arithmetic::bf16)
+        return cpu_detail::kernels::bf16_conv2d_backward_data(g, batch, dy, w, dx, ws);
     cpu_detail::kernels::conv2d_backward_data(g, batch, dy, w, dx, ws);
   }
 
