@@ -341,11 +341,14 @@ void time_pass(benchmark::State& state, const PassCost& cost, const T* result, P
 template <class L, class T, class B>
 concept SplitsConvolutionBackward = requires(L& layer, Context<B>& context, const T* dy, T* dx) {
   { L::geometry } -> std::convertible_to<ConvGeometry>;
-  ops<B>::conv2d_backward_data(L::geometry, 1, dy, layer.weight.value(), dx, context.workspace);
+  ops<B>::conv2d_backward_data(L::geometry, 1, dy, layer.weight.value(), dx, context.workspace, context.arithmetic,
+                               L::layouts(context));
 };
 
 // A layer Spec on input In in element type T on backend B, at one batch size,
-// with inputs and output gradients of fixed-seed standard normals. T = bf16 is
+// with inputs and output gradients of fixed-seed standard normals, its
+// activations in the layout a model would keep them in (blocked for float on
+// an AVX-512 cpu where the channels fill whole blocks, see core/layout.hpp). T = bf16 is
 // the compute policy: float tensors, convolution operands multiplied in bf16.
 // Its "% peak" is of the float FMA peak, so AMX cases may pass 100; its
 // "% bf16 peak" is of the vdpbf16ps peak, the ceiling of bf16 without AMX.
@@ -378,6 +381,10 @@ class LayerCase {
     detail::initialise_parameters(layer_);
     context_.training = true;
     context_.arithmetic = Precision<Compute>::arithmetic;
+    // The layout a model keeps this layer's activations in (core/layout.hpp):
+    // the normal values read the same either way.
+    if constexpr (laminar::detail::is_layout_aware<Layer>() && requires { ops<B>::channel_block; })
+      context_.images = ops<B>::template image_layout<T>;
     // backward uses what forward keeps (BatchNorm's batch statistics)
     layer_.forward(context_, x_.data(), y_.data(), batch_);
   }
@@ -407,7 +414,7 @@ class LayerCase {
   {
     timed(state, cost(1, activations(In::size + Out::size) + double(layer_.weight.size)), dx_.data(), [this] {
       ops<B>::conv2d_backward_data(Layer::geometry, batch_, dy_.data(), layer_.weight.value(), dx_.data(),
-                                   context_.workspace, context_.arithmetic);
+                                   context_.workspace, context_.arithmetic, Layer::layouts(context_));
     });
   }
 

@@ -13,18 +13,18 @@
 namespace laminar::cpu_detail::kernels {
 
 void bf16_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias,
-                         float* y, Workspace<cpu>& ws, ConvEpilogue epilogue) {
-  cpu_detail::bf16_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
+                         float* y, Workspace<cpu>& ws, ConvEpilogue epilogue, ConvLayouts layouts) {
+  cpu_detail::bf16_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue, layouts);
 }
 
 void bf16_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,
-                               Workspace<cpu>& ws) {
-  cpu_detail::bf16_conv2d_backward_data(g, batch, dy, w, dx, ws);
+                               Workspace<cpu>& ws, ConvLayouts layouts) {
+  cpu_detail::bf16_conv2d_backward_data(g, batch, dy, w, dx, ws, layouts);
 }
 
 bool bf16_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
-                                  float* dbias, Workspace<cpu>& ws) {
-  return cpu_detail::bf16_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+                                  float* dbias, Workspace<cpu>& ws, ConvLayouts layouts) {
+  return cpu_detail::bf16_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws, layouts);
 }
 
 }  // namespace laminar::cpu_detail::kernels

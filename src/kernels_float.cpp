@@ -12,33 +12,33 @@
 namespace laminar::cpu_detail::kernels {
 
 void conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias, float* y,
-                    Workspace<cpu>& ws, ConvEpilogue epilogue) {
-  cpu_detail::conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
+                    Workspace<cpu>& ws, ConvEpilogue epilogue, ConvLayouts layouts) {
+  cpu_detail::conv2d_forward(g, batch, x, w, bias, y, ws, epilogue, layouts);
 }
 
 void conv2d_forward(const ConvGeometry& g, int batch, const double* x, const double* w, const double* bias,
-                    double* y, Workspace<cpu>& ws, ConvEpilogue epilogue) {
-  cpu_detail::conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
+                    double* y, Workspace<cpu>& ws, ConvEpilogue epilogue, ConvLayouts layouts) {
+  cpu_detail::conv2d_forward(g, batch, x, w, bias, y, ws, epilogue, layouts);
 }
 
 void conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,
-                          Workspace<cpu>& ws) {
-  cpu_detail::conv2d_backward_data(g, batch, dy, w, dx, ws);
+                          Workspace<cpu>& ws, ConvLayouts layouts) {
+  cpu_detail::conv2d_backward_data(g, batch, dy, w, dx, ws, layouts);
 }
 
 void conv2d_backward_data(const ConvGeometry& g, int batch, const double* dy, const double* w, double* dx,
-                          Workspace<cpu>& ws) {
-  cpu_detail::conv2d_backward_data(g, batch, dy, w, dx, ws);
+                          Workspace<cpu>& ws, ConvLayouts layouts) {
+  cpu_detail::conv2d_backward_data(g, batch, dy, w, dx, ws, layouts);
 }
 
 void conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
-                             float* dbias, Workspace<cpu>& ws) {
-  cpu_detail::conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+                             float* dbias, Workspace<cpu>& ws, ConvLayouts layouts) {
+  cpu_detail::conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws, layouts);
 }
 
 void conv2d_backward_weights(const ConvGeometry& g, int batch, const double* x, const double* dy, double* dw,
-                             double* dbias, Workspace<cpu>& ws) {
-  cpu_detail::conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+                             double* dbias, Workspace<cpu>& ws, ConvLayouts layouts) {
+  cpu_detail::conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws, layouts);
 }
 
 void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, float alpha, const float* a, int lda,

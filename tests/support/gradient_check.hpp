@@ -69,6 +69,9 @@ struct Options {
   Mode mode = Mode::train;
   std::uint32_t step = 3;  // dropout step, the same for every evaluation
   double input_low = -1, input_high = 1;
+  // How the model keeps its image activations: the double reference runs
+  // planar by default; blocked checks the blocked layout's code paths.
+  laminar::Layout images = laminar::Layout::planar;
 };
 
 // Central differences with h = 1e-6 in double: truncation error ~ h^2 f''' / 6
@@ -152,6 +155,7 @@ Report run(const Options& options = {}, Prepare prepare = {}) {
   using laminar::Role;
   using M = laminar::Model<Net, laminar::cpu, double>;
   M model(options.seed);
+  model.set_image_layout(options.images);
   Random random(options.seed * 7919 + 17);
   for (const auto& p : model.parameters()) {
     double* v = p.parameter->value();

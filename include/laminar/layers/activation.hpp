@@ -220,6 +220,8 @@ struct Activation : Stateless {
   template <class In, class T, class B>
   class Layer : public Stateless {
    public:
+    static constexpr bool layout_aware = true;  // element by element: any layout
+
     void forward(Context<B>&, const T* x, T* y, int batch) {
       ops<B>::eval(y, long(batch) * In::size, expr::map(activation::Value<F>{}, expr::in(x)));
     }

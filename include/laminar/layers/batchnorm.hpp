@@ -51,14 +51,16 @@ struct BatchNormWith {
    public:
     static constexpr int C = In::channels;
     static constexpr long P = In::pixels;
+    static constexpr bool layout_aware = true;
 
     void forward(Context<B>& ctx, const T* x, T* y, int batch) {
-      statistics(ctx.training, x, batch);
-      ops<B>::eval(y, batch, C, P, affine(x));
+      const Layout layout = layout_of<In>(ctx);
+      statistics(ctx.training, x, batch, layout);
+      ops<B>::eval(y, batch, C, P, affine(x), layout);
     }
 
-    void backward(Context<B>&, const T* x, const T*, const T* dy, T* dx, int batch) {
-      backward_from(expr::in(dy), x, dx, batch);
+    void backward(Context<B>& ctx, const T* x, const T*, const T* dy, T* dx, int batch) {
+      backward_from(expr::in(dy), x, dx, batch, layout_of<In>(ctx));
     }
 
     template <class F>
@@ -71,10 +73,11 @@ struct BatchNormWith {
 
     // The pieces of forward and backward, public so that the fused ops of
     // layers/fused.hpp normalise and differentiate exactly as this layer does.
+    // Their tensors are (N, C, pixels) in `layout`.
 
     // Sets the mean and inverse deviation that normalisation uses: the batch's
     // in training (moving the running statistics towards them), else the running ones.
-    void statistics(bool training, const T* x, int batch) {
+    void statistics(bool training, const T* x, int batch, Layout layout) {
       using namespace expr;
       const double count = double(batch) * P;
       T* mean = mean_.data();
@@ -85,10 +88,9 @@ struct BatchNormWith {
           throw Error(name() + " in training mode needs more than one value per channel, got batch " +
                       std::to_string(batch) + " of " + In::name());
         T* variance = variance_.data();
-        ops<B>::sum_per_channel(mean, batch, C, P, in(x));
+        ops<B>::sum_per_channel(mean, batch, C, P, in(x), layout);
         ops<B>::eval(mean, C, in(mean) * T(1.0 / count));
-        ops<B>::sum_per_channel(variance, batch, C, P,
-                                 map(detail::Square{}, in(x) - per_channel(mean)));
+        ops<B>::sum_per_channel(variance, batch, C, P, map(detail::Square{}, in(x) - per_channel(mean)), layout);
         ops<B>::eval(inv_std, C, map(detail::InverseSqrt{Epsilon}, in(variance) * T(1.0 / count)));
         T* run_mean = running_mean.value();
         T* run_var = running_var.value();
@@ -120,9 +122,9 @@ struct BatchNormWith {
     // statistics the mean and variance depend on x, which gives the two extra
     // terms; with running statistics BatchNorm is an affine map.
     template <class G>
-    void backward_from(const G& dy, const T* x, T* dx, int batch) {
-      ops<B>::sum2_per_channel(beta.grad(), gamma.grad(), batch, C, P, dy, dy * normalized(x));
-      if (dx) input_gradient(dy, x, dx, batch);
+    void backward_from(const G& dy, const T* x, T* dx, int batch, Layout layout) {
+      ops<B>::sum2_per_channel(beta.grad(), gamma.grad(), batch, C, P, dy, dy * normalized(x), layout);
+      if (dx) input_gradient(dy, x, dx, batch, layout);
     }
 
     // backward_from for a dy that is costly to evaluate (dy act'(z) behind GELU):
@@ -130,10 +132,10 @@ struct BatchNormWith {
     // finished in place. backward_from evaluates it for each sum and again for dx,
     // which suits a cheap dy (ReLU's) better: one pass writes less.
     template <class G>
-    void backward_from_evaluated(const G& dy, const T* x, T* dx, int batch) {
-      if (!dx) return backward_from(dy, x, dx, batch);
-      ops<B>::eval_sum2_per_channel(dx, beta.grad(), gamma.grad(), batch, C, P, dy, normalized(x));
-      input_gradient(expr::in(dx), x, dx, batch);  // element by element, so in place is safe
+    void backward_from_evaluated(const G& dy, const T* x, T* dx, int batch, Layout layout) {
+      if (!dx) return backward_from(dy, x, dx, batch, layout);
+      ops<B>::eval_sum2_per_channel(dx, beta.grad(), gamma.grad(), batch, C, P, dy, normalized(x), layout);
+      input_gradient(expr::in(dx), x, dx, batch, layout);  // element by element, so in place is safe
     }
 
     Parameter<T, B> gamma{Role::scale, C};
@@ -144,15 +146,15 @@ struct BatchNormWith {
    private:
     // dx from dy once beta's and gamma's gradients hold sum(dy) and sum(dy x_hat).
     template <class G>
-    void input_gradient(const G& dy, const T* x, T* dx, int batch) {
+    void input_gradient(const G& dy, const T* x, T* dx, int batch, Layout layout) {
       using namespace expr;
       if (batch_statistics_) {
         const double count = double(batch) * P;
         const auto mean_dy = per_channel(beta.grad()) * T(1.0 / count);
         const auto mean_dy_x_hat = per_channel(gamma.grad()) * T(1.0 / count);
-        ops<B>::eval(dx, batch, C, P, scale() * (dy - mean_dy - normalized(x) * mean_dy_x_hat));
+        ops<B>::eval(dx, batch, C, P, scale() * (dy - mean_dy - normalized(x) * mean_dy_x_hat), layout);
       } else {
-        ops<B>::eval(dx, batch, C, P, scale() * dy);
+        ops<B>::eval(dx, batch, C, P, scale() * dy, layout);
       }
     }
 

@@ -65,14 +65,22 @@ struct Conv {
                                            Stride,              pad_before(KH),
                                            pad_before(KW)};
 
+    static constexpr bool layout_aware = true;
+
+    // Where x, dx (input) and y, dy (output) lie under ctx.
+    static ConvLayouts layouts(const Context<B>& ctx) { return {layout_of<In>(ctx), layout_of<output>(ctx)}; }
+
     void forward(Context<B>& ctx, const T* x, T* y, int batch) {
-      ops<B>::conv2d_forward(geometry, batch, x, weight.value(), bias.value(), y, ctx.workspace, ctx.arithmetic);
+      ops<B>::conv2d_forward(geometry, batch, x, weight.value(), bias.value(), y, ctx.workspace, ctx.arithmetic,
+                             ConvEpilogue::none, layouts(ctx));
     }
 
     void backward(Context<B>& ctx, const T* x, const T*, const T* dy, T* dx, int batch) {
       ops<B>::conv2d_backward_weights(geometry, batch, x, dy, weight.grad(), bias.grad(), ctx.workspace,
-                                      ctx.arithmetic);
-      if (dx) ops<B>::conv2d_backward_data(geometry, batch, dy, weight.value(), dx, ctx.workspace, ctx.arithmetic);
+                                      ctx.arithmetic, layouts(ctx));
+      if (dx)
+        ops<B>::conv2d_backward_data(geometry, batch, dy, weight.value(), dx, ctx.workspace, ctx.arithmetic,
+                                     layouts(ctx));
     }
 
     template <class F>

@@ -28,6 +28,7 @@ struct Dense {
   class Layer {
    public:
     static constexpr int K = int(In::size);
+    static constexpr bool layout_aware = true;  // its tensors are flat, so planar
 
     // y (batch, N) = x (batch, K) W^T (K, N) + b
     void forward(Context<B>&, const T* x, T* y, int batch) {

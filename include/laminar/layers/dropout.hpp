@@ -11,7 +11,10 @@
 namespace laminar {
 
 namespace detail {
-template <class T>
+// The mask over a batch of shape S whose memory is in the blocked layout of
+// Block-channel blocks (Blocked) or planar. Each element draws at its planar
+// index, so the mask is the same in either layout.
+template <class T, class S, bool Blocked, int Block>
 struct DropoutMask {
   using expr_node = void;
   static constexpr bool per_channel = false;
@@ -20,7 +23,16 @@ struct DropoutMask {
   float rate;
   T scale;
   LAMINAR_HD T operator()(long i, int) const {
-    return philox::uniform(seed, stream, step, std::uint64_t(i)) >= rate ? scale : T(0);
+    return philox::uniform(seed, stream, step, std::uint64_t(planar_index(i))) >= rate ? scale : T(0);
+  }
+  LAMINAR_HD static long planar_index(long i) {
+    if constexpr (Blocked) {
+      long c, p;
+      channel_and_pixel<S, true, Block>(i % S::size, c, p);
+      return element_offset<S, false, Block>(i / S::size, c, p);
+    } else {
+      return i;
+    }
   }
 };
 }  // namespace detail
@@ -41,32 +53,39 @@ struct Dropout : Stateless {
   template <class In, class T, class B>
   class Layer : public Stateless {
    public:
+    static constexpr bool layout_aware = true;
+
     void set_stream(std::uint32_t stream) { stream_ = stream; }
 
     // Backward uses the mask of the last forward, whatever the context says by then.
     void forward(Context<B>& ctx, const T* x, T* y, int batch) {
-      const long n = long(batch) * In::size;
       dropped_ = ctx.training;
       seed_ = ctx.seed;
       step_ = ctx.step;
-      if (dropped_)
-        ops<B>::eval(y, n, expr::in(x) * mask());
-      else
-        ops<B>::copy(y, x, n);
+      layout_ = layout_of<In>(ctx);
+      apply(x, y, batch);
     }
     void backward(Context<B>&, const T*, const T*, const T* dy, T* dx, int batch) {
-      if (!dx) return;
-      const long n = long(batch) * In::size;
-      if (dropped_)
-        ops<B>::eval(dx, n, expr::in(dy) * mask());
-      else
-        ops<B>::copy(dx, dy, n);
+      if (dx) apply(dy, dx, batch);
     }
 
    private:
-    detail::DropoutMask<T> mask() const { return {seed_, stream_, step_, float(Rate), T(1.0 / (1.0 - Rate))}; }
+    // out = in times the mask of the last forward, or a copy where it dropped nothing.
+    void apply(const T* in, T* out, int batch) const {
+      const long n = long(batch) * In::size;
+      if (!dropped_) return ops<B>::copy(out, in, n);
+      if (layout_ == Layout::blocked)
+        ops<B>::eval(out, n, expr::in(in) * mask<true>());
+      else
+        ops<B>::eval(out, n, expr::in(in) * mask<false>());
+    }
+    template <bool Blocked>
+    detail::DropoutMask<T, In, Blocked, channel_block_of<B>> mask() const {
+      return {seed_, stream_, step_, float(Rate), T(1.0 / (1.0 - Rate))};
+    }
     std::uint32_t stream_ = 0;
     bool dropped_ = false;
+    Layout layout_ = Layout::planar;
     std::uint64_t seed_ = 0;
     std::uint32_t step_ = 0;
   };

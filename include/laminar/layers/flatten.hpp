@@ -1,5 +1,6 @@
-// Flatten: Shape<C,H,W> -> Shape<C*H*W>. Activations are sample-major, so this
-// only renames the shape; the copy keeps every layer's output in its own buffer.
+// Flatten: Shape<C,H,W> -> Shape<C*H*W> in NCHW order. From a planar input it
+// only renames the shape (the copy keeps every layer's output in its own
+// buffer); from a blocked one (core/layout.hpp) it is the conversion to planar.
 #pragma once
 
 #include "layer.hpp"
@@ -19,11 +20,13 @@ struct Flatten : Stateless {
   template <class In, class T, class B>
   class Layer : public Stateless {
    public:
-    void forward(Context<B>&, const T* x, T* y, int batch) {
-      ops<B>::copy(y, x, long(batch) * In::size);
+    static constexpr bool layout_aware = true;
+
+    void forward(Context<B>& ctx, const T* x, T* y, int batch) {
+      ops<B>::convert(y, Layout::planar, x, layout_of<In>(ctx), batch, In::channels, In::pixels);
     }
-    void backward(Context<B>&, const T*, const T*, const T* dy, T* dx, int batch) {
-      if (dx) ops<B>::copy(dx, dy, long(batch) * In::size);
+    void backward(Context<B>& ctx, const T*, const T*, const T* dy, T* dx, int batch) {
+      if (dx) ops<B>::convert(dx, layout_of<In>(ctx), dy, Layout::planar, batch, In::channels, In::pixels);
     }
   };
 };

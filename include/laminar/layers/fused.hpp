@@ -127,6 +127,8 @@ struct NormalizationFusion {
     static constexpr long P = Mid::pixels;
 
    public:
+    static constexpr bool layout_aware = true;
+
     Layer() {
       if constexpr (has_convolution) {
         folded_weight_.reserve(std::size_t(convolution_.weight.size));
@@ -142,9 +144,9 @@ struct NormalizationFusion {
         }
         T* u = convolution_out_.reserve(std::size_t(batch) * Mid::size);
         convolution_.forward(ctx, x, u, batch);
-        normalize(true, u, y, batch);
+        normalize(true, u, y, batch, layout_of<Mid>(ctx));
       } else {
-        normalize(ctx.training, x, y, batch);
+        normalize(ctx.training, x, y, batch, layout_of<Mid>(ctx));
       }
     }
 
@@ -152,6 +154,7 @@ struct NormalizationFusion {
     // BatchNorm's backward from g (one reduction pass for sum(g), sum(g x_hat),
     // one pass writing du) and the convolution's own backward.
     void backward(Context<B>& ctx, const T* x, const T* y, const T* dy, T* dx, int batch) {
+      const Layout layout = layout_of<Mid>(ctx);
       if constexpr (has_convolution) {
         T* u = convolution_out_.data();
         if (!norm_.batch_statistics()) {
@@ -161,10 +164,10 @@ struct NormalizationFusion {
           convolution_.forward(ctx, x, u, batch);
         }
         T* du = convolution_grad_.reserve(std::size_t(batch) * Mid::size);
-        normalization_backward(output_gradient(u, y, dy), u, du, batch);
+        normalization_backward(output_gradient(u, y, dy), u, du, batch, layout);
         convolution_.backward(ctx, x, nullptr, du, dx, batch);
       } else {
-        normalization_backward(output_gradient(x, y, dy), x, dx, batch);
+        normalization_backward(output_gradient(x, y, dy), x, dx, batch, layout);
       }
     }
 
@@ -178,17 +181,17 @@ struct NormalizationFusion {
 
    private:
     // u (N, C, pixels) -> y: statistics, then normalisation and activation in one pass.
-    void normalize(bool training, const T* u, T* y, int batch) {
-      norm_.statistics(training, u, batch);
+    void normalize(bool training, const T* u, T* y, int batch, Layout layout) {
+      norm_.statistics(training, u, batch, layout);
       if constexpr (has_activation)
-        ops<B>::eval(y, batch, C, P, expr::map(activation::Value<Function>{}, norm_.affine(u)));
+        ops<B>::eval(y, batch, C, P, expr::map(activation::Value<Function>{}, norm_.affine(u)), layout);
       else
-        ops<B>::eval(y, batch, C, P, norm_.affine(u));
+        ops<B>::eval(y, batch, C, P, norm_.affine(u), layout);
     }
 
     void forward_folded(Context<B>& ctx, const T* x, T* y, int batch) {
       using namespace expr;
-      norm_.statistics(false, nullptr, batch);  // the running statistics need no input
+      norm_.statistics(false, nullptr, batch, Layout::planar);  // the running statistics need no input
       constexpr ConvGeometry geometry = ConvolutionOp::geometry;
       T* weight = folded_weight_.data();
       T* bias = folded_bias_.data();
@@ -198,7 +201,7 @@ struct NormalizationFusion {
       // ReLU is applied as the convolution writes y; other activations take a pass.
       constexpr bool relu = std::is_same_v<Function, activation::Relu>;
       ops<B>::conv2d_forward(geometry, batch, x, weight, bias, y, ctx.workspace, ctx.arithmetic,
-                             relu ? ConvEpilogue::relu : ConvEpilogue::none);
+                             relu ? ConvEpilogue::relu : ConvEpilogue::none, ConvolutionOp::layouts(ctx));
       if constexpr (has_activation && !relu)
         ops<B>::eval(y, long(batch) * Mid::size, map(activation::Value<Function>{}, in(y)));
     }
@@ -206,11 +209,11 @@ struct NormalizationFusion {
     // BatchNorm's backward from g = d(loss)/d(its output). Behind GELU or SELU g
     // is evaluated once and stored; behind ReLU recomputing it is cheaper.
     template <class G>
-    void normalization_backward(const G& g, const T* u, T* du, int batch) {
+    void normalization_backward(const G& g, const T* u, T* du, int batch, Layout layout) {
       if constexpr (activation::costly_derivative<Function>)
-        norm_.backward_from_evaluated(g, u, du, batch);
+        norm_.backward_from_evaluated(g, u, du, batch, layout);
       else
-        norm_.backward_from(g, u, du, batch);
+        norm_.backward_from(g, u, du, batch, layout);
     }
 
     // d(loss)/d(BatchNorm's output) as an expression.

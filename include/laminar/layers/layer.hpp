@@ -10,6 +10,10 @@
 //   void backward(Context<B>&, const T* x, const T* y, const T* dy, T* dx, int batch);
 //   template <class F> void visit(const std::string& prefix, F&& f);  // f(name, Parameter&)
 // backward writes (not adds) the parameter gradients, and skips dx when it is null.
+// x, y, dy and dx are planar NCHW unless the layer declares
+//   static constexpr bool layout_aware = true;
+// and then each is in layout_of<its shape>(ctx): a chain keeps its activations
+// in the backend's blocked layout only when every layer in it is layout-aware.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +23,7 @@
 
 #include "../core/backend.hpp"
 #include "../core/buffer.hpp"
+#include "../core/layout.hpp"
 #include "../core/precision.hpp"
 #include "../core/shape.hpp"
 #include "../core/workspace.hpp"
@@ -66,15 +71,59 @@ inline bool selects(std::string_view prefix, std::string_view name) {
 }
 
 // Per-step state every layer sees: the mode, the random stream position, how
-// convolutions multiply and the shared scratch memory.
+// convolutions multiply, the layout of the chain's image activations and the
+// shared scratch memory.
 template <class B>
 struct Context {
   bool training = true;
   std::uint64_t seed = 0;
   std::uint32_t step = 0;
   Arithmetic arithmetic = Arithmetic::native;
+  Layout images = Layout::planar;  // blocked: every image tensor that layout_of allows
   Workspace<B> workspace;
 };
+
+// The layout of an activation of shape S under ctx: the backend's blocked
+// layout where ctx keeps images blocked and S's channels fill whole blocks,
+// else planar. A pure function of the shape and ctx, so the layer that writes
+// a tensor and the one that reads it agree without being told.
+template <class S, class B>
+Layout layout_of(const Context<B>& ctx) {
+  if constexpr (ImageShape<S> && requires { ops<B>::channel_block; }) {
+    if (ctx.images == Layout::blocked && S::channels % ops<B>::channel_block == 0) return Layout::blocked;
+  }
+  return Layout::planar;
+}
+
+// The channels of a block of backend B's blocked layout (1 where it has none).
+template <class B>
+inline constexpr int channel_block_of = [] {
+  if constexpr (requires { ops<B>::channel_block; })
+    return ops<B>::channel_block;
+  else
+    return 1;
+}();
+
+// Channel c and pixel p of the element at offset r of one sample of shape S,
+// planar or in the blocked layout of Block-channel blocks: element_offset's inverse.
+template <class S, bool Blocked, int Block>
+LAMINAR_HD inline void channel_and_pixel(long r, long& c, long& p) {
+  if constexpr (Blocked) {
+    c = r / (S::pixels * Block) * Block + r % Block, p = r % (S::pixels * Block) / Block;
+  } else {
+    c = r / S::pixels, p = r % S::pixels;
+  }
+}
+
+// Where element (n, c, p) of a batch of image shape S lies, p = y * W + x:
+// planar (n, c, p), or blocked (n, c / Block, p, c % Block).
+template <class S, bool Blocked, int Block>
+LAMINAR_HD inline long element_offset(long n, long c, long p) {
+  if constexpr (Blocked)
+    return ((n * (S::channels / Block) + c / Block) * S::pixels + p) * Block + c % Block;
+  else
+    return (n * S::channels + c) * S::pixels + p;
+}
 
 // Layers without parameters.
 struct Stateless {

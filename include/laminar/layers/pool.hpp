@@ -16,11 +16,15 @@ class PoolLayer : public Stateless {
   static constexpr PoolGeometry geometry{In::channels, In::height, In::width, Out::height,
                                          Out::width,   KH,         KW,        Stride,
                                          Stride};
-  void forward(Context<B>&, const T* x, T* y, int batch) {
-    ops<B>::pool2d_forward(Kind, geometry, batch, x, y);
+  // Input and output have the same channels, so the same layout; a global
+  // pool's 1x1 output reads the same blocked or planar.
+  static constexpr bool layout_aware = true;
+
+  void forward(Context<B>& ctx, const T* x, T* y, int batch) {
+    ops<B>::pool2d_forward(Kind, geometry, batch, x, y, layout_of<In>(ctx));
   }
-  void backward(Context<B>&, const T* x, const T*, const T* dy, T* dx, int batch) {
-    if (dx) ops<B>::pool2d_backward(Kind, geometry, batch, x, dy, dx);
+  void backward(Context<B>& ctx, const T* x, const T*, const T* dy, T* dx, int batch) {
+    if (dx) ops<B>::pool2d_backward(Kind, geometry, batch, x, dy, dx, layout_of<In>(ctx));
   }
 };
 

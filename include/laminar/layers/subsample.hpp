@@ -13,29 +13,37 @@ namespace laminar {
 namespace detail {
 
 // One output element of (N, Cout, OH, OW) from (N, Cin, H, W): the input at
-// (n, c, oh * S, ow * S) for c < Cin, 0 for the appended channels.
-template <class In, class Out, int Stride, class T>
+// (n, c, oh * S, ow * S) for c < Cin, 0 for the appended channels. The element
+// index runs over the output in memory order; InBlocked and OutBlocked say which
+// tensors are in the blocked layout of Block-channel blocks.
+template <class In, class Out, int Stride, class T, bool InBlocked, bool OutBlocked, int Block>
 struct SubsampleForward {
   const T* x;
   T* y;
   LAMINAR_HD void operator()(long i) const {
-    const long ow = i % Out::width, oh = (i / Out::width) % Out::height;
-    const long c = (i / Out::pixels) % Out::channels, n = i / Out::size;
-    y[i] = c < In::channels ? x[n * In::size + (c * In::height + oh * Stride) * In::width + ow * Stride] : T(0);
+    const long n = i / Out::size;
+    long c, p;
+    channel_and_pixel<Out, OutBlocked, Block>(i % Out::size, c, p);
+    const long oh = p / Out::width, ow = p % Out::width;
+    y[i] = c < In::channels
+               ? x[element_offset<In, InBlocked, Block>(n, c, oh * Stride * In::width + ow * Stride)]
+               : T(0);
   }
 };
 
 // One input gradient element: the output gradient of the pixel it became, 0 for
 // the pixels the stride skips. The appended channels' gradient goes nowhere.
-template <class In, class Out, int Stride, class T>
+template <class In, class Out, int Stride, class T, bool InBlocked, bool OutBlocked, int Block>
 struct SubsampleBackward {
   const T* dy;
   T* dx;
   LAMINAR_HD void operator()(long i) const {
-    const long w = i % In::width, h = (i / In::width) % In::height;
-    const long c = (i / In::pixels) % In::channels, n = i / In::size;
+    const long n = i / In::size;
+    long c, p;
+    channel_and_pixel<In, InBlocked, Block>(i % In::size, c, p);
+    const long h = p / In::width, w = p % In::width;
     dx[i] = h % Stride == 0 && w % Stride == 0
-                ? dy[n * Out::size + (c * Out::height + h / Stride) * Out::width + w / Stride]
+                ? dy[element_offset<Out, OutBlocked, Block>(n, c, h / Stride * Out::width + w / Stride)]
                 : T(0);
   }
 };
@@ -71,11 +79,37 @@ struct Subsample : Stateless {
     using Out = decltype(output_shape<In>());
 
    public:
-    void forward(Context<B>&, const T* x, T* y, int batch) {
-      ops<B>::parallel_for(long(batch) * Out::size, detail::SubsampleForward<In, Out, Stride, T>{x, y});
+    static constexpr bool layout_aware = true;
+
+    void forward(Context<B>& ctx, const T* x, T* y, int batch) {
+      with_layouts(ctx, [&]<bool InBlocked, bool OutBlocked>() {
+        ops<B>::parallel_for(long(batch) * Out::size,
+                             detail::SubsampleForward<In, Out, Stride, T, InBlocked, OutBlocked, block>{x, y});
+      });
     }
-    void backward(Context<B>&, const T*, const T*, const T* dy, T* dx, int batch) {
-      if (dx) ops<B>::parallel_for(long(batch) * In::size, detail::SubsampleBackward<In, Out, Stride, T>{dy, dx});
+    void backward(Context<B>& ctx, const T*, const T*, const T* dy, T* dx, int batch) {
+      if (!dx) return;
+      with_layouts(ctx, [&]<bool InBlocked, bool OutBlocked>() {
+        ops<B>::parallel_for(long(batch) * In::size,
+                             detail::SubsampleBackward<In, Out, Stride, T, InBlocked, OutBlocked, block>{dy, dx});
+      });
+    }
+
+   private:
+    static constexpr int block = channel_block_of<B>;
+    // f.template operator()<InBlocked, OutBlocked>() for the layouts under ctx.
+    template <class F>
+    static void with_layouts(const Context<B>& ctx, const F& f) {
+      const bool in_blocked = layout_of<In>(ctx) == Layout::blocked;
+      const bool out_blocked = layout_of<Out>(ctx) == Layout::blocked;
+      if (in_blocked && out_blocked)
+        f.template operator()<true, true>();
+      else if (in_blocked)
+        f.template operator()<true, false>();
+      else if (out_blocked)
+        f.template operator()<false, true>();
+      else
+        f.template operator()<false, false>();
     }
   };
 };

@@ -2,7 +2,8 @@
 // net/fuse.hpp) instantiated for an input shape, element type and backend. It
 // infers every intermediate shape at compile time, owns each layer's output (the
 // activations backward needs) and two ping-pong gradient buffers, all grow-only.
-// Model and Residual are built on it.
+// Model and Residual are built on it. Each tensor is in layout_of its shape
+// (layers/layer.hpp), input and output included.
 #pragma once
 
 #include <array>
@@ -60,6 +61,16 @@ struct InferShapes<Position, In, Layer, Rest...> {
                                        std::declval<typename InferShapes<Position + span_of<Layer>(), next, Rest...>::type>()));
 };
 
+// Whether a runtime layer reads and writes its tensors in whatever layout
+// layout_of gives them (layers/layer.hpp), rather than planar only.
+template <class L>
+consteval bool is_layout_aware() {
+  if constexpr (requires { L::layout_aware; })
+    return L::layout_aware;
+  else
+    return false;
+}
+
 // Hands out Philox stream numbers to layers that draw random numbers.
 template <class L>
 void assign_streams(L& layer, std::uint32_t& next) {
@@ -102,6 +113,12 @@ class Chain {
 
  public:
   using layer_tuple = decltype(make_layers(Indices{}));
+
+  // Whether every layer is layout-aware, so that the chain may keep its
+  // activations blocked; a model of any other chain keeps them planar.
+  static constexpr bool layout_aware = []<std::size_t... I>(std::index_sequence<I...>) {
+    return (detail::is_layout_aware<std::tuple_element_t<I, layer_tuple>>() && ...);
+  }(Indices{});
 
   void assign_streams(std::uint32_t& next) {
     std::apply([&](auto&... layer) { (detail::assign_streams(layer, next), ...); }, layers_);

@@ -67,6 +67,7 @@ class Model : detail::RequireDevice<B> {
 
   explicit Model(std::uint64_t seed = 0) {
     context_.arithmetic = Precision<Compute>::arithmetic;
+    context_.images = default_image_layout();
     std::uint32_t next_stream = 0;
     chain_.assign_streams(next_stream);
     chain_.visit("", [&](const std::string& name, Parameter<T, B>& p) {
@@ -92,6 +93,23 @@ class Model : detail::RequireDevice<B> {
     context_.arithmetic = arithmetic;
   }
 
+  // How the model keeps its image activations between layers (core/layout.hpp):
+  // by default the backend's choice (blocked for float on an AVX-512 cpu) where
+  // every layer can take it, else planar. Inputs, outputs and gradients at the
+  // model's edges are planar NCHW either way, and so are the results, up to
+  // the order of floating-point sums. Setting it discards the last forward.
+  Layout image_layout() const { return context_.images; }
+  void set_image_layout(Layout layout) {
+    if (layout == Layout::blocked && !can_block())
+      throw Error(std::string("Model::set_image_layout: blocked activations need a backend with a blocked layout "
+                              "and layers that all take it; this model's ") +
+                  (chain_type::layout_aware ? "backend (" + std::string(B::name) + ") has none"
+                                            : "network has a layer that is not layout-aware"));
+    context_.images = layout;
+    last_input_ = nullptr;
+    last_batch_ = 0;
+  }
+
   // The random stream position: dropout masks are a function of (seed, step).
   void set_seed(std::uint64_t seed) { context_.seed = seed; }
   void set_step(std::uint32_t step) { context_.step = step; }
@@ -101,9 +119,10 @@ class Model : detail::RequireDevice<B> {
   // alive until backward.
   View<const T, B, output_shape> forward(View<const T, B, input_shape> x) {
     if (x.batch <= 0) throw Error("Model::forward: batch size must be positive, got " + std::to_string(x.batch));
-    last_input_ = x.data;
+    last_input_ = to_layout<input_shape>(x.data, x.batch, input_, false);
     last_batch_ = x.batch;
-    return {chain_.forward(context_, x.data, x.batch), x.batch};
+    const T* y = chain_.forward(context_, last_input_, x.batch);
+    return {to_layout<output_shape>(y, x.batch, output_, true), x.batch};
   }
 
   // Writes every parameter gradient for d(loss)/d(output) = dy of the last
@@ -112,7 +131,13 @@ class Model : detail::RequireDevice<B> {
     if (!last_input_ || dy.batch != last_batch_)
       throw Error("Model::backward: gradient batch " + std::to_string(dy.batch) +
                   " does not match the last forward's batch " + std::to_string(last_batch_));
-    chain_.backward(context_, last_input_, dy.data, dx, dy.batch);
+    const T* gradient = to_layout<output_shape>(dy.data, dy.batch, output_gradient_, false);
+    const bool blocked_input = dx && layout_of<input_shape>(context_) == Layout::blocked;
+    T* chain_dx = blocked_input ? input_gradient_.reserve(std::size_t(dy.batch) * input_shape::size) : dx;
+    chain_.backward(context_, last_input_, gradient, chain_dx, dy.batch);
+    if (blocked_input)
+      ops<B>::convert(dx, Layout::planar, chain_dx, Layout::blocked, dy.batch, input_shape::channels,
+                      input_shape::pixels);
   }
 
   // Every parameter and statistic, named by position ("3.weight", "5.2.gamma").
@@ -191,11 +216,37 @@ class Model : detail::RequireDevice<B> {
   static std::string describe() { return laminar::describe<Net>(); }
 
  private:
+  static constexpr bool can_block() {
+    return chain_type::layout_aware && requires { ops<B>::channel_block; };
+  }
+  static constexpr Layout default_image_layout() {
+    if constexpr (can_block())
+      return ops<B>::template image_layout<T>;
+    else
+      return Layout::planar;
+  }
+
+  // A tensor of shape S at the model's edge: where the chain keeps S blocked,
+  // its copy in `staging` converted from planar (to_planar false: an input or
+  // output gradient handed in) or to planar (true: an output handed out).
+  template <class S>
+  const T* to_layout(const T* tensor, int batch, Buffer<T, B>& staging, bool to_planar) {
+    if (layout_of<S>(context_) == Layout::planar) return tensor;
+    T* copy = staging.reserve(std::size_t(batch) * S::size);
+    if (to_planar)
+      ops<B>::convert(copy, Layout::planar, tensor, Layout::blocked, batch, S::channels, S::pixels);
+    else
+      ops<B>::convert(copy, Layout::blocked, tensor, Layout::planar, batch, S::channels, S::pixels);
+    return copy;
+  }
+
   chain_type chain_;
   Context<B> context_;
   std::vector<NamedParameter<T, B>> parameters_;
   const T* last_input_ = nullptr;
   int last_batch_ = 0;
+  // The edges' conversions where the network's input or output shape is kept blocked.
+  Buffer<T, B> input_, output_, output_gradient_, input_gradient_;
 };
 
 }  // namespace laminar

@@ -196,6 +196,11 @@ struct ResidualBlock {
     using ShortcutLayer = typename ShortcutRuntime<shortcut_of<In>, In, T, B>::type;
 
    public:
+    // The sums are element by element over tensors of one shape, so one layout.
+    static constexpr bool layout_aware =
+        Chain<In, T, B, Layers...>::layout_aware &&
+        (std::is_same_v<ShortcutLayer, NoShortcutLayer> || is_layout_aware<ShortcutLayer>());
+
     void assign_streams(std::uint32_t& next) {
       branch_.assign_streams(next);
       if constexpr (explicit_shortcut) shortcut_.assign_streams(next);

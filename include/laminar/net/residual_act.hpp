@@ -87,6 +87,8 @@ struct ResidualAct<Residual<Layers...>, Activation<F>> {
     using Sum = std::conditional_t<keeps_sum, Buffer<T, B>, None>;
 
    public:
+    static constexpr bool layout_aware = detail::is_layout_aware<typename Block::template Layer<In, T, B>>();
+
     void assign_streams(std::uint32_t& next) { block_.assign_streams(next); }
 
     void forward(Context<B>& ctx, const T* x, T* y, int batch) {

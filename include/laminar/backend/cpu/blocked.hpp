@@ -12,17 +12,15 @@
 #include <type_traits>
 
 #include "../../core/geometry.hpp"
+#include "../../core/layout.hpp"
 #include "bf16.hpp"
+#include "channel_blocks.hpp"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
 namespace laminar::cpu_detail {
-
-inline constexpr int channel_block = 16;
-
-inline constexpr int blocks_of(int channels) { return (channels + channel_block - 1) / channel_block; }
 
 // Extents of a convolution's operands in the blocked layout. The input carries the
 // padding as a zero border, so the kernels never test bounds: the padded width is
@@ -60,14 +58,6 @@ inline ConvGeometry transposed_convolution(const ConvGeometry& g) {
           1,              1,            g.kernel_h - 1 - g.pad_top, g.kernel_w - 1 - g.pad_left};
 }
 
-// Above this many floats written, pack and unpack store around the cache: at
-// batch 128 the tensor is far larger than the caches, so the lines would be
-// evicted before the next pass reads them anyway, and streaming saves reading
-// each line before writing it (measured 1.5-4x faster at 16-40 MB).
-inline constexpr long streaming_floats = long(1) << 22;
-
-inline bool aligned_to_line(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 64 == 0; }
-
 // A packed operand is a copy of the caller's, or, where the target is bf16_bits,
 // the bf16 rounding of a float.
 template <class Target, class Source>
@@ -89,109 +79,6 @@ constexpr long tap_offset(int i, int o) {
     return long(i) * channel_block + o;
 }
 
-#if defined(__AVX512F__)
-// A 16x16 tile of floats in 16 registers, transposed in place: lane c of
-// rows[r] moves to lane r of rows[c]. Pairs interleave, then quads, then 128-bit
-// lanes twice: 64 shuffles for 256 elements, no trip through memory.
-inline void transpose_tile(__m512 rows[channel_block]) {
-  // The zero-masking forms with every lane kept are the plain instructions; the
-  // unmasked intrinsics trip gcc 12's -Wuninitialized on their undefined source.
-  const __mmask16 all = 0xffff;
-  __m512 pairs[channel_block];
-  for (int r = 0; r < channel_block; r += 2) {
-    pairs[r] = _mm512_maskz_unpacklo_ps(all, rows[r], rows[r + 1]);
-    pairs[r + 1] = _mm512_maskz_unpackhi_ps(all, rows[r], rows[r + 1]);
-  }
-  // Within each 128-bit lane k, rows[4q + j] now gets element 4k + j of rows 4q .. 4q + 3.
-  for (int q = 0; q < channel_block; q += 4) {
-    rows[q] = _mm512_shuffle_ps(pairs[q], pairs[q + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    rows[q + 1] = _mm512_shuffle_ps(pairs[q], pairs[q + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    rows[q + 2] = _mm512_shuffle_ps(pairs[q + 1], pairs[q + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    rows[q + 3] = _mm512_shuffle_ps(pairs[q + 1], pairs[q + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  // 0x88 takes 128-bit lanes 0, 2 of each source, 0xdd lanes 1, 3.
-  for (int j = 0; j < 4; ++j) {
-    pairs[j] = _mm512_maskz_shuffle_f32x4(all, rows[j], rows[4 + j], 0x88);
-    pairs[4 + j] = _mm512_maskz_shuffle_f32x4(all, rows[j], rows[4 + j], 0xdd);
-    pairs[8 + j] = _mm512_maskz_shuffle_f32x4(all, rows[8 + j], rows[12 + j], 0x88);
-    pairs[12 + j] = _mm512_maskz_shuffle_f32x4(all, rows[8 + j], rows[12 + j], 0xdd);
-  }
-  for (int j = 0; j < 4; ++j) {
-    rows[j] = _mm512_maskz_shuffle_f32x4(all, pairs[j], pairs[8 + j], 0x88);
-    rows[8 + j] = _mm512_maskz_shuffle_f32x4(all, pairs[j], pairs[8 + j], 0xdd);
-    rows[4 + j] = _mm512_maskz_shuffle_f32x4(all, pairs[4 + j], pairs[12 + j], 0x88);
-    rows[12 + j] = _mm512_maskz_shuffle_f32x4(all, pairs[4 + j], pairs[12 + j], 0xdd);
-  }
-}
-
-// One pixel's 16 channels, kept as floats or rounded to 16 bf16 (32 bytes).
-inline void store_pixel(float* pixel, __m512 channels, bool stream) {
-  if (stream)
-    _mm512_stream_ps(pixel, channels);
-  else
-    _mm512_storeu_ps(pixel, channels);
-}
-
-#if defined(__AVX512BF16__)
-inline void store_pixel(bf16_bits* pixel, __m512 channels, bool stream) {
-  const __m256i rounded = __m256i(_mm512_cvtneps_pbh(channels));
-  if (stream)
-    _mm256_stream_si256(reinterpret_cast<__m256i*>(pixel), rounded);
-  else
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(pixel), rounded);
-}
-#endif
-
-// planes (channels, H, W) -> blocked pixels of 16 channels, `gap` pixels skipped
-// after each row of W (the left and right border of a padded image), the channel
-// tail zero. Tiles run over the flattened plane, not per row, so narrow images
-// (8x8, 7x7) still move 16 pixels per transpose; only the plane's last tile is
-// masked. `stream` needs `out` on a 64-byte boundary.
-template <class Target>
-void pack_planes(const float* planes, int channels, int height, int width, long gap, Target* out, bool stream) {
-  const long plane = long(height) * width;
-  Target* pixel = out;
-  int column = 0;
-  for (long p = 0; p < plane; p += channel_block) {
-    const long count = std::min<long>(channel_block, plane - p);
-    const __mmask16 valid = __mmask16((1u << count) - 1u);
-    __m512 rows[channel_block];
-    for (int c = 0; c < channel_block; ++c)
-      rows[c] = c < channels ? _mm512_maskz_loadu_ps(valid, planes + c * plane + p) : _mm512_setzero_ps();
-    transpose_tile(rows);
-    for (long k = 0; k < count; ++k) {
-      store_pixel(pixel, rows[k], stream);
-      pixel += channel_block;
-      if (++column == width) {
-        column = 0;
-        pixel += gap * channel_block;
-      }
-    }
-  }
-  if (stream) _mm_sfence();
-}
-
-// Blocked pixels (H*W, 16) -> planes (channels, H*W): the inverse of pack_planes
-// without a gap, dropping the channel tail. `stream` needs every plane on a
-// 64-byte boundary and `plane` a multiple of 16, so no tile is partial.
-inline void unpack_planes(const float* pixels, int channels, long plane, float* planes, bool stream) {
-  for (long p = 0; p < plane; p += channel_block) {
-    const long count = std::min<long>(channel_block, plane - p);
-    const __mmask16 valid = __mmask16((1u << count) - 1u);
-    __m512 rows[channel_block];
-    for (int k = 0; k < channel_block; ++k)
-      rows[k] = k < count ? _mm512_loadu_ps(pixels + (p + k) * channel_block) : _mm512_setzero_ps();
-    transpose_tile(rows);
-    for (int c = 0; c < channels; ++c) {
-      if (stream)
-        _mm512_stream_ps(planes + c * plane + p, rows[c]);
-      else
-        _mm512_mask_storeu_ps(planes + c * plane + p, valid, rows[c]);
-    }
-  }
-  if (stream) _mm_sfence();
-}
-#endif
 
 // Whether pack_planes moves Source planes into Target pixels on this machine.
 template <class Source, class Target>
@@ -205,58 +92,89 @@ constexpr bool has_vector_pack() {
   return false;
 }
 
-// x (N, C, H, W) -> (N, C/16, padded H, padded W, 16), zero outside the image and
-// in the channel tail, each element packed_element<Target> of its source.
+// One channel block of one image -> its padded block (padded H, padded W, 16),
+// zero outside the image and in the channel tail, each element
+// packed_element<Target> of its source: `in` is the block's first plane of a
+// planar image (`channels` planes H*W apart) or its first pixel in a blocked
+// one (core/layout.hpp), whose rows are copied whole, no transposes.
 template <class Source, class Target>
-void pack_input_into(const BlockedConv& b, int batch, const Source* x, Target* packed) {
+void pack_input_block(const BlockedConv& b, const Source* in, int channels, Target* out, Layout layout, bool stream) {
   const ConvGeometry& g = b.g;
   const long plane = long(g.height) * g.width;
   const long row = long(b.padded_width) * channel_block;
-#pragma omp parallel for collapse(2) schedule(static) if (long(batch) * b.in_blocks * plane > 16384)
-  for (int n = 0; n < batch; ++n)
-    for (int cb = 0; cb < b.in_blocks; ++cb) {
-      Target* out = packed + (long(n) * b.in_blocks + cb) * b.padded_height * row;
-      const Source* in = x + (long(n) * g.in_channels + cb * channel_block) * plane;
-      const int channels = std::min(channel_block, g.in_channels - cb * channel_block);
-      // Only the border is cleared: the image's pixels are written once below.
-      for (int y = 0; y < b.padded_height; ++y) {
-        Target* line = out + y * row;
-        if (y < g.pad_top || y >= g.pad_top + g.height) {
-          std::fill(line, line + row, Target(0));
-        } else {
-          std::fill(line, line + long(g.pad_left) * channel_block, Target(0));
-          std::fill(line + long(g.pad_left + g.width) * channel_block, line + row, Target(0));
-        }
-      }
-      Target* first = out + (long(g.pad_top) * b.padded_width + g.pad_left) * channel_block;
+  // Only the border is cleared: the image's pixels are written once below.
+  for (int y = 0; y < b.padded_height; ++y) {
+    Target* line = out + y * row;
+    if (y < g.pad_top || y >= g.pad_top + g.height) {
+      std::fill(line, line + row, Target(0));
+    } else {
+      std::fill(line, line + long(g.pad_left) * channel_block, Target(0));
+      std::fill(line + long(g.pad_left + g.width) * channel_block, line + row, Target(0));
+    }
+  }
+  Target* first = out + (long(g.pad_top) * b.padded_width + g.pad_left) * channel_block;
+  if (layout == Layout::blocked) {
+    const long width = long(g.width) * channel_block;
+    for (int y = 0; y < g.height; ++y) {
+      const Source* source = in + y * width;
+      Target* line = first + y * row;
+      if constexpr (std::is_same_v<Source, Target>)
+        std::copy(source, source + width, line);
+      else
+        for (long k = 0; k < width; ++k) line[k] = packed_element<Target>(source[k]);
+    }
+    return;
+  }
 #if defined(__AVX512F__)
-      if constexpr (has_vector_pack<Source, Target>()) {
-        // The threshold counts bytes, so a bf16 image streams from the same size in memory.
-        const long bytes = long(batch) * b.input_image() * long(sizeof(Target));
-        const bool stream = bytes > streaming_floats * long(sizeof(float)) && aligned_to_line(packed);
-        pack_planes(in, channels, g.height, g.width, b.padded_width - g.width, first, stream);
-        continue;
-      }
+  if constexpr (has_vector_pack<Source, Target>()) {
+    pack_planes(in, channels, g.height, g.width, b.padded_width - g.width, first, stream);
+    return;
+  }
 #endif
-      for (int y = 0; y < g.height; ++y)
-        for (int xx = 0; xx < g.width; ++xx) {
-          Target* pixel = first + (long(y) * b.padded_width + xx) * channel_block;
-          const Source* source = in + long(y) * g.width + xx;
-          for (int c = 0; c < channels; ++c) pixel[c] = packed_element<Target>(source[c * plane]);
-          for (int c = channels; c < channel_block; ++c) pixel[c] = Target(0);
-        }
+  for (int y = 0; y < g.height; ++y)
+    for (int xx = 0; xx < g.width; ++xx) {
+      Target* pixel = first + (long(y) * b.padded_width + xx) * channel_block;
+      const Source* source = in + long(y) * g.width + xx;
+      for (int c = 0; c < channels; ++c) pixel[c] = packed_element<Target>(source[c * plane]);
+      for (int c = channels; c < channel_block; ++c) pixel[c] = Target(0);
     }
 }
 
+// x (N, C, H, W), or blocked (N, C/16, H, W, 16) -> (N, C/16, padded H, padded
+// W, 16) by pack_input_block.
+template <class Source, class Target>
+void pack_input_into(const BlockedConv& b, int batch, const Source* x, Target* packed,
+                     Layout layout = Layout::planar) {
+  const ConvGeometry& g = b.g;
+  const long plane = long(g.height) * g.width;
+  // The threshold counts bytes, so a bf16 image streams from the same size in memory.
+  const long bytes = long(batch) * b.input_image() * long(sizeof(Target));
+  const bool stream = bytes > streaming_floats * long(sizeof(float)) && aligned_to_line(packed);
+#pragma omp parallel for collapse(2) schedule(static) if (long(batch) * b.in_blocks * plane > 16384)
+  for (int n = 0; n < batch; ++n)
+    for (int cb = 0; cb < b.in_blocks; ++cb)
+      pack_input_block(b, x + (long(n) * g.in_channels + cb * channel_block) * plane,
+                       std::min(channel_block, g.in_channels - cb * channel_block),
+                       packed + (long(n) * b.in_blocks + cb) * b.padded_height * b.padded_width * channel_block,
+                       layout, stream);
+}
+
+// Whether a blocked input already is its own packed form: no border to add.
+inline bool blocked_input_is_packed(const BlockedConv& b) {
+  return b.g.pad_top == 0 && b.g.pad_left == 0 && b.padded_height == b.g.height && b.padded_width == b.g.width &&
+         b.g.in_channels % channel_block == 0;
+}
+
 template <class T>
-void pack_input(const BlockedConv& b, int batch, const T* x, T* packed) {
-  pack_input_into(b, batch, x, packed);
+void pack_input(const BlockedConv& b, int batch, const T* x, T* packed, Layout layout = Layout::planar) {
+  pack_input_into(b, batch, x, packed, layout);
 }
 
 // The bf16 operand of a convolution's input: pack_input's layout, each element
 // to_bf16 of its float, so a pixel's channel pair (2k, 2k + 1) is one 32-bit word.
-inline void pack_input_bf16(const BlockedConv& b, int batch, const float* x, bf16_bits* packed) {
-  pack_input_into(b, batch, x, packed);
+inline void pack_input_bf16(const BlockedConv& b, int batch, const float* x, bf16_bits* packed,
+                            Layout layout = Layout::planar) {
+  pack_input_into(b, batch, x, packed, layout);
 }
 
 // (N, Cout/16, OH, OW, 16) -> y (N, Cout, OH, OW), dropping the channel tail.

@@ -179,48 +179,160 @@ void im2col_conv_backward_weights(const ConvGeometry& g, int batch, const T* x, 
   }
 }
 
+// --- kernels that read and write planar tensors only -------------------------------
+
+// im2col, AMX and the vdpbf16ps weight gradient read and write planar NCHW. On
+// tensors the model keeps blocked (core/layout.hpp) they run on planar copies
+// in workspace slot 2, converted at the pass's edges; the kernels themselves
+// use slots 0 and 1.
+template <class T>
+struct PlanarCopies {
+  T* next;
+  // t itself where it is planar, else its planar copy.
+  const T* read(const T* t, Layout layout, int batch, int channels, long pixels) {
+    if (layout == Layout::planar) return t;
+    T* copy = next;
+    next += long(batch) * channels * pixels;
+    blocked_to_planar(batch, channels, pixels, t, copy);
+    return copy;
+  }
+  // Where a pass writes t: t itself where it is planar, else a planar copy
+  // that written() moves into t.
+  T* write(T* t, Layout layout, int batch, int channels, long pixels) {
+    if (layout == Layout::planar) return t;
+    T* copy = next;
+    next += long(batch) * channels * pixels;
+    return copy;
+  }
+  static void written(const T* copy, T* t, Layout layout, int batch, int channels, long pixels) {
+    if (layout == Layout::blocked) planar_to_blocked(batch, channels, pixels, copy, t);
+  }
+};
+
+// Elements of slot 2 the planar copies of a pass on g take: its image tensors
+// that are blocked.
+inline long planar_copies_size(const ConvGeometry& g, int batch, ConvLayouts layouts) {
+  return long(batch) * ((layouts.input == Layout::blocked ? g.in_channels * g.in_pixels() : 0) +
+                        (layouts.output == Layout::blocked ? g.out_channels * g.out_pixels() : 0));
+}
+
+template <class T>
+PlanarCopies<T> planar_copies(const ConvGeometry& g, int batch, ConvLayouts layouts, Workspace<cpu>& ws) {
+  const long size = planar_copies_size(g, batch, layouts);
+  return {size ? ws.get<T>(std::size_t(size), 2) : nullptr};
+}
+
+// run(x, y) of a forward pass on planar tensors.
+template <class T, class Run>
+void planar_forward(const ConvGeometry& g, int batch, const T* x, T* y, Workspace<cpu>& ws, ConvLayouts layouts,
+                    const Run& run) {
+  PlanarCopies<T> copies = planar_copies<T>(g, batch, layouts, ws);
+  const T* xp = copies.read(x, layouts.input, batch, g.in_channels, g.in_pixels());
+  T* yp = copies.write(y, layouts.output, batch, g.out_channels, g.out_pixels());
+  run(xp, yp);
+  copies.written(yp, y, layouts.output, batch, g.out_channels, g.out_pixels());
+}
+
+// run(dy, dx) of an input gradient on planar tensors: dy -> dx has the
+// tensors of the transposed convolution's forward pass (whatever the stride:
+// only the channels and pixels count here).
+template <class T, class Run>
+void planar_backward_data(const ConvGeometry& g, int batch, const T* dy, T* dx, Workspace<cpu>& ws,
+                          ConvLayouts layouts, const Run& run) {
+  planar_forward(transposed_convolution(g), batch, dy, dx, ws, {layouts.output, layouts.input}, run);
+}
+
+// run(x, dy) of a weight gradient on planar tensors.
+template <class T, class Run>
+auto planar_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, Workspace<cpu>& ws,
+                             ConvLayouts layouts, const Run& run) {
+  PlanarCopies<T> copies = planar_copies<T>(g, batch, layouts, ws);
+  const T* xp = copies.read(x, layouts.input, batch, g.in_channels, g.in_pixels());
+  const T* dyp = copies.read(dy, layouts.output, batch, g.out_channels, g.out_pixels());
+  return run(xp, dyp);
+}
+
 // --- direct convolution over the blocked layout ----------------------------------
 
-// For T = float. The activations stay NCHW between layers for now, so every direct
-// convolution packs its operands and unpacks its result: memory passes that a
-// layout kept end to end would not need.
+// The direct kernels' input: a planar x is packed (transposed into channel
+// blocks, a zero border added) into the workspace; a blocked one is read as it
+// is where it needs no border, else padded by each thread an image at a time
+// as the kernel reaches it (or, where the kernel sweeps by weights rather than
+// by image, packed whole). Floats of scratch that takes:
+inline long direct_input_scratch(const BlockedConv& b, int batch, Layout layout) {
+  if (layout == Layout::blocked) {
+    if (blocked_input_is_packed(b)) return 0;
+    if (direct_conv_pads_per_thread(b)) return direct_conv_padding_scratch(b, omp_get_max_threads());
+  }
+  return long(batch) * b.input_image();
+}
+
+// The direct forward kernel of b on x in `layout`, with direct_input_scratch floats of scratch.
+inline void direct_forward_from(const BlockedConv& b, int batch, const float* x, Layout layout, const float* packed_w,
+                                const float* bias, float* packed_y, float* scratch, ConvEpilogue epilogue) {
+  if (layout == Layout::blocked && blocked_input_is_packed(b))
+    return direct_conv_forward(b, batch, x, packed_w, bias, packed_y, epilogue);
+  if (layout == Layout::blocked && direct_conv_pads_per_thread(b))
+    return direct_conv_forward_blocked(b, batch, x, packed_w, bias, packed_y, scratch, epilogue);
+  pack_input(b, batch, x, scratch, layout);
+  direct_conv_forward(b, batch, scratch, packed_w, bias, packed_y, epilogue);
+}
+
+// For T = float. A planar result is unpacked from the kernels' blocked one; a
+// blocked result or output gradient is the kernels' own.
 template <class T>
 void direct_conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y,
-                           Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none) {
+                           Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none, ConvLayouts layouts = {}) {
   const BlockedConv b(g);
-  T* packed_x = ws.get<T>(std::size_t(batch) * (b.input_image() + b.output_image()) + b.packed_weights());
-  T* packed_y = packed_x + long(batch) * b.input_image();
-  T* packed_w = packed_y + long(batch) * b.output_image();
-  pack_input(b, batch, x, packed_x);
+  const bool blocked_y = layouts.output == Layout::blocked;
+  const long input = direct_input_scratch(b, batch, layouts.input);
+  const long output = blocked_y ? 0 : long(batch) * b.output_image();
+  T* packed_w = ws.get<T>(std::size_t(b.packed_weights() + output + input));
+  T* packed_y = blocked_y ? y : packed_w + b.packed_weights();
   pack_forward_weights(b, w, packed_w);
-  direct_conv_forward(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
-  unpack_output(b, batch, packed_y, y);
+  direct_forward_from(b, batch, x, layouts.input, packed_w, bias, packed_y, packed_w + b.packed_weights() + output,
+                      epilogue);
+  if (!blocked_y) unpack_output(b, batch, packed_y, y);
 }
 
 // Stride 1 only (has_transposed_convolution): dx is the forward convolution of dy
 // with the flipped, transposed kernel.
 template <class T>
-void direct_conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx, Workspace<cpu>& ws) {
+void direct_conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx, Workspace<cpu>& ws,
+                                 ConvLayouts layouts = {}) {
   const BlockedConv t(transposed_convolution(g));
-  T* packed_dy = ws.get<T>(std::size_t(batch) * (t.input_image() + t.output_image()) + t.packed_weights());
-  T* packed_dx = packed_dy + long(batch) * t.input_image();
-  T* packed_w = packed_dx + long(batch) * t.output_image();
-  pack_input(t, batch, dy, packed_dy);
+  const bool blocked_dx = layouts.input == Layout::blocked;
+  const long input = direct_input_scratch(t, batch, layouts.output);
+  const long output = blocked_dx ? 0 : long(batch) * t.output_image();
+  T* packed_w = ws.get<T>(std::size_t(t.packed_weights() + output + input));
+  T* packed_dx = blocked_dx ? dx : packed_w + t.packed_weights();
   pack_transposed_weights(t, g, w, packed_w);
-  direct_conv_forward(t, batch, packed_dy, packed_w, nullptr, packed_dx);
-  unpack_output(t, batch, packed_dx, dx);
+  direct_forward_from(t, batch, dy, layouts.output, packed_w, nullptr, packed_dx, packed_w + t.packed_weights() + output,
+                      ConvEpilogue::none);
+  if (!blocked_dx) unpack_output(t, batch, packed_dx, dx);
 }
 
 template <class T>
 void direct_conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
-                                    Workspace<cpu>& ws) {
+                                    Workspace<cpu>& ws, ConvLayouts layouts = {}) {
   const BlockedConv b(g);
+  const bool blocked_dy = layouts.output == Layout::blocked;
+  const bool packed = layouts.input == Layout::blocked && blocked_input_is_packed(b);
   const long scratch = direct_conv_weights_scratch(b, omp_get_max_threads());
-  T* packed_x = ws.get<T>(std::size_t(batch) * (b.input_image() + b.output_image()) + b.packed_weights() + scratch);
-  T* packed_dy = packed_x + long(batch) * b.input_image();
-  T* packed_dw = packed_dy + long(batch) * b.output_image();
-  pack_input(b, batch, x, packed_x);
-  pack_output(b, batch, dy, packed_dy);
+  const long input = packed ? 0 : long(batch) * b.input_image();
+  const long output = blocked_dy ? 0 : long(batch) * b.output_image();
+  T* packed_dw = ws.get<T>(std::size_t(b.packed_weights() + scratch + input + output));
+  const T* packed_x = x;  // a blocked x that needs no border is its own packed form
+  if (!packed) {
+    T* target = packed_dw + b.packed_weights() + scratch;
+    pack_input(b, batch, x, target, layouts.input);
+    packed_x = target;
+  }
+  const T* packed_dy = dy;
+  if (!blocked_dy) {
+    pack_output(b, batch, dy, packed_dw + b.packed_weights() + scratch + input);
+    packed_dy = packed_dw + b.packed_weights() + scratch + input;
+  }
   direct_conv_backward_weights(b, batch, packed_x, packed_dy, packed_dw, dbias, packed_dw + b.packed_weights());
   unpack_weights(b, packed_dw, dw);
 }
@@ -229,8 +341,7 @@ void direct_conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x
 
 #if defined(__AVX512F__)
 // One call's operands in the workspace (slot 0): the packed input and output,
-// the blocked weights, their transform (as Element), and the threads' tile
-// buffers.
+// the blocked weights, their transform (as Element), and the threads' tiles.
 template <class Element>
 struct WinogradOperands {
   float *input, *output, *weights;
@@ -245,31 +356,42 @@ struct WinogradOperands {
         tiles(weights + p.packed.packed_weights() + winograd::floats_for<Element>(p.transformed_weights())) {}
 };
 
+// The tiles' source: a planar x packed into `packed` (with its zero border), a
+// blocked one read where it is, its windows cut at the edges.
+inline winograd::InputImages winograd_input(const winograd::Plan& p, int batch, const float* x, Layout layout,
+                                            float* packed) {
+  if (layout == Layout::blocked) return winograd::InputImages::blocked(p, x);
+  pack_input(p.packed, batch, x, packed);
+  return winograd::InputImages::packed(p, packed);
+}
+
 // Element is the transformed operands' type: float, or bf16_bits for the bf16
 // policy on the vdpbf16ps kernels (bf16_conv2d_forward).
 template <class Element = float>
 void winograd_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias,
-                             float* y, Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none) {
+                             float* y, Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none,
+                             ConvLayouts layouts = {}) {
   const winograd::Plan p(g);
   const WinogradOperands<Element> o(p, batch, ws);
-  pack_input(p.packed, batch, x, o.input);
+  const bool blocked_y = layouts.output == Layout::blocked;
   pack_forward_weights(p.packed, w, o.weights);
-  winograd_conv_forward(p, batch, o.input, o.weights, bias, o.output, o.transformed, o.tiles, epilogue);
-  unpack_output(p.output, batch, o.output, y);
+  winograd_conv_forward(p, batch, winograd_input(p, batch, x, layouts.input, o.input), o.weights, bias,
+                        blocked_y ? y : o.output, o.transformed, o.tiles, epilogue);
+  if (!blocked_y) unpack_output(p.output, batch, o.output, y);
 }
 
 // The input gradient of a 3x3 stride-1 convolution is the 3x3 stride-1
 // convolution of dy with the flipped, transposed kernel.
 template <class Element = float>
 void winograd_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,
-                                   Workspace<cpu>& ws) {
+                                   Workspace<cpu>& ws, ConvLayouts layouts = {}) {
   const winograd::Plan p(transposed_convolution(g));
   const WinogradOperands<Element> o(p, batch, ws);
-  pack_input(p.packed, batch, dy, o.input);
+  const bool blocked_dx = layouts.input == Layout::blocked;
   pack_transposed_weights(p.packed, g, w, o.weights);
-  winograd_conv_forward(p, batch, o.input, o.weights, nullptr, o.output, o.transformed, o.tiles,
-                        ConvEpilogue::none);
-  unpack_output(p.output, batch, o.output, dx);
+  winograd_conv_forward(p, batch, winograd_input(p, batch, dy, layouts.output, o.input), o.weights, nullptr,
+                        blocked_dx ? dx : o.output, o.transformed, o.tiles, ConvEpilogue::none);
+  if (!blocked_dx) unpack_output(p.output, batch, o.output, dx);
 }
 
 // The weight and bias gradients of a 3x3 stride-1 convolution, the transformed
@@ -277,17 +399,21 @@ void winograd_conv2d_backward_data(const ConvGeometry& g, int batch, const float
 // (bf16_conv2d_backward_weights).
 template <class Element = float>
 void winograd_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
-                                      float* dbias, Workspace<cpu>& ws) {
+                                      float* dbias, Workspace<cpu>& ws, ConvLayouts layouts = {}) {
   const winograd::Plan p(g);
-  const long input = long(batch) * p.packed.input_image(), output = long(batch) * p.output.output_image();
+  const bool blocked_dy = layouts.output == Layout::blocked;
+  const long input = layouts.input == Layout::blocked ? 0 : long(batch) * p.packed.input_image();
+  const long output = blocked_dy ? 0 : long(batch) * p.output.output_image();
   const long scratch = winograd_weights_scratch<Element>(p, omp_get_max_threads());
   float* packed_x = ws.get<float>(std::size_t(input + output + p.output.packed_weights() + scratch));
-  float* packed_dy = packed_x + input;
-  float* packed_dw = packed_dy + output;
-  pack_input(p.packed, batch, x, packed_x);
-  pack_output(p.output, batch, dy, packed_dy);
-  winograd_conv_backward_weights<Element>(p, batch, packed_x, packed_dy, packed_dw, dbias,
-                                          packed_dw + p.output.packed_weights());
+  float* packed_dw = packed_x + input + output;
+  const float* packed_dy = dy;
+  if (!blocked_dy) {
+    pack_output(p.output, batch, dy, packed_x + input);
+    packed_dy = packed_x + input;
+  }
+  winograd_conv_backward_weights<Element>(p, batch, winograd_input(p, batch, x, layouts.input, packed_x), packed_dy,
+                                          packed_dw, dbias, packed_dw + p.output.packed_weights());
   unpack_weights(p.output, packed_dw, dw);
 }
 #endif
@@ -369,53 +495,63 @@ bool use_winograd(const ConvGeometry& g, ConvPass pass) {
 // emulated bf16 passes run, whose products of bf16 values must stay exact.
 template <class T>
 void product_conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y,
-                            Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none) {
+                            Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none, ConvLayouts layouts = {}) {
   if constexpr (direct_conv_available<T>)
-    if (use_direct_conv(g, ConvPass::forward)) return direct_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
-  im2col_conv_forward(g, batch, x, w, bias, y, ws, epilogue);
+    if (use_direct_conv(g, ConvPass::forward))
+      return direct_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue, layouts);
+  planar_forward(g, batch, x, y, ws, layouts,
+                 [&](const T* xp, T* yp) { im2col_conv_forward(g, batch, xp, w, bias, yp, ws, epilogue); });
 }
 
 template <class T>
 void product_conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx,
-                                  Workspace<cpu>& ws) {
+                                  Workspace<cpu>& ws, ConvLayouts layouts = {}) {
   if constexpr (direct_conv_available<T>)
-    if (use_direct_conv(g, ConvPass::backward_data)) return direct_conv2d_backward_data(g, batch, dy, w, dx, ws);
-  im2col_conv_backward_data(g, batch, dy, w, dx, ws);
+    if (use_direct_conv(g, ConvPass::backward_data))
+      return direct_conv2d_backward_data(g, batch, dy, w, dx, ws, layouts);
+  planar_backward_data(g, batch, dy, dx, ws, layouts,
+                       [&](const T* dyp, T* dxp) { im2col_conv_backward_data(g, batch, dyp, w, dxp, ws); });
 }
 
 // The convolution of float or double operands in their own precision, by the
 // fastest algorithm for g: Winograd where use_winograd says, else as above.
+// x and dx are in layouts.input, y and dy in layouts.output.
 template <class T>
 void conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y, Workspace<cpu>& ws,
-                    ConvEpilogue epilogue = ConvEpilogue::none) {
+                    ConvEpilogue epilogue = ConvEpilogue::none, ConvLayouts layouts = {}) {
   if constexpr (direct_conv_available<T>)
-    if (use_winograd(g, ConvPass::forward)) return winograd_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
-  product_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
+    if (use_winograd(g, ConvPass::forward))
+      return winograd_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue, layouts);
+  product_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue, layouts);
 }
 
 template <class T>
-void conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx, Workspace<cpu>& ws) {
+void conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx, Workspace<cpu>& ws,
+                          ConvLayouts layouts = {}) {
   if constexpr (direct_conv_available<T>)
-    if (use_winograd(g, ConvPass::backward_data)) return winograd_conv2d_backward_data(g, batch, dy, w, dx, ws);
-  product_conv2d_backward_data(g, batch, dy, w, dx, ws);
+    if (use_winograd(g, ConvPass::backward_data))
+      return winograd_conv2d_backward_data(g, batch, dy, w, dx, ws, layouts);
+  product_conv2d_backward_data(g, batch, dy, w, dx, ws, layouts);
 }
 
 template <class T>
 void product_conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
-                                     Workspace<cpu>& ws) {
+                                     Workspace<cpu>& ws, ConvLayouts layouts = {}) {
   if constexpr (direct_conv_available<T>)
     if (use_direct_conv(g, ConvPass::backward_weights))
-      return direct_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
-  im2col_conv_backward_weights(g, batch, x, dy, dw, dbias, ws);
+      return direct_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws, layouts);
+  planar_backward_weights(g, batch, x, dy, ws, layouts, [&](const T* xp, const T* dyp) {
+    im2col_conv_backward_weights(g, batch, xp, dyp, dw, dbias, ws);
+  });
 }
 
 template <class T>
 void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
-                             Workspace<cpu>& ws) {
+                             Workspace<cpu>& ws, ConvLayouts layouts = {}) {
   if constexpr (direct_conv_available<T>)
     if (use_winograd(g, ConvPass::backward_weights))
-      return winograd_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
-  product_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+      return winograd_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws, layouts);
+  product_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws, layouts);
 }
 
 // --- bf16 arithmetic ----------------------------------------------------------------
@@ -460,31 +596,34 @@ inline void round_all_to_bf16(const float* in, long n, float* out) {
 // float results.
 inline void dot_product_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w,
                                        const float* bias, float* y, Workspace<cpu>& ws,
-                                       ConvEpilogue epilogue = ConvEpilogue::none) {
+                                       ConvEpilogue epilogue = ConvEpilogue::none, ConvLayouts layouts = {}) {
   const BlockedConv b(g);
-  const long input = long(batch) * b.input_image(), output = long(batch) * b.output_image();
+  const bool blocked_y = layouts.output == Layout::blocked;
+  const long input = long(batch) * b.input_image(), output = blocked_y ? 0 : long(batch) * b.output_image();
   auto* packed_y = ws.get<float>(std::size_t(output) + std::size_t(input + b.packed_weights() + 1) / 2);
   auto* packed_x = reinterpret_cast<bf16_bits*>(packed_y + output);
   bf16_bits* packed_w = packed_x + input;
-  pack_input_bf16(b, batch, x, packed_x);
+  pack_input_bf16(b, batch, x, packed_x, layouts.input);
   pack_forward_weights_bf16(b, w, packed_w);
-  direct_conv_forward_bf16(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
-  unpack_output(b, batch, packed_y, y);
+  direct_conv_forward_bf16(b, batch, packed_x, packed_w, bias, blocked_y ? y : packed_y, epilogue);
+  if (!blocked_y) unpack_output(b, batch, packed_y, y);
 }
 
 inline void dot_product_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w,
-                                             float* dx, Workspace<cpu>& ws) {
+                                             float* dx, Workspace<cpu>& ws, ConvLayouts layouts = {}) {
   const BlockedConv t(transposed_convolution(g));
-  const long input = long(batch) * t.input_image(), output = long(batch) * t.output_image();
+  const bool blocked_dx = layouts.input == Layout::blocked;
+  const long input = long(batch) * t.input_image(), output = blocked_dx ? 0 : long(batch) * t.output_image();
   auto* packed_dx = ws.get<float>(std::size_t(output) + std::size_t(input + t.packed_weights() + 1) / 2);
   auto* packed_dy = reinterpret_cast<bf16_bits*>(packed_dx + output);
   bf16_bits* packed_w = packed_dy + input;
-  pack_input_bf16(t, batch, dy, packed_dy);
+  pack_input_bf16(t, batch, dy, packed_dy, layouts.output);
   pack_transposed_weights_bf16(t, g, w, packed_w);
-  direct_conv_forward_bf16(t, batch, packed_dy, packed_w, nullptr, packed_dx);
-  unpack_output(t, batch, packed_dx, dx);
+  direct_conv_forward_bf16(t, batch, packed_dy, packed_w, nullptr, blocked_dx ? dx : packed_dx);
+  if (!blocked_dx) unpack_output(t, batch, packed_dx, dx);
 }
 
+// Planar operands only: it pairs images as it packs them.
 inline void dot_product_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy,
                                                 float* dw, float* dbias, Workspace<cpu>& ws) {
   const BlockedConv b(g);
@@ -505,47 +644,53 @@ inline void dot_product_conv2d_backward_weights(const ConvGeometry& g, int batch
 // kernels (each transformed in float from the float operands, then rounded).
 // Where no bf16 kernel runs a pass (see bf16_kernels; also a strided input
 // gradient and LAMINAR_CONV=im2col), the pass runs in float on copies of its
-// operands rounded to bf16 (workspace slot 1), never through Winograd, whose
-// transforms would round the operands' sums and differences instead.
+// operands rounded to bf16 (workspace slot 1, in the operands' own layout),
+// never through Winograd, whose transforms would round the operands' sums and
+// differences instead. The AMX kernels read and write planar tensors only.
 inline void bf16_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias,
-                                float* y, Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none) {
+                                float* y, Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none,
+                                ConvLayouts layouts = {}) {
 #if LAMINAR_HAS_AMX
   if (bf16_kernels() == Bf16Kernels::amx && AmxConv::supports(g) && use_direct_conv(g, ConvPass::forward))
-    return amx_conv2d_forward(g, batch, x, w, bias, y,
-                              ws.get<unsigned char>(std::size_t(amx_conv_forward_scratch(g, batch))), epilogue);
+    return planar_forward(g, batch, x, y, ws, layouts, [&](const float* xp, float* yp) {
+      amx_conv2d_forward(g, batch, xp, w, bias, yp,
+                         ws.get<unsigned char>(std::size_t(amx_conv_forward_scratch(g, batch))), epilogue);
+    });
 #endif
 #if defined(__AVX512BF16__)
   if (bf16_kernels() == Bf16Kernels::dot_product && use_winograd<bf16_bits>(g, ConvPass::forward))
-    return winograd_conv2d_forward<bf16_bits>(g, batch, x, w, bias, y, ws, epilogue);
+    return winograd_conv2d_forward<bf16_bits>(g, batch, x, w, bias, y, ws, epilogue, layouts);
 #endif
   if (bf16_kernels() == Bf16Kernels::dot_product && use_direct_conv(g, ConvPass::forward))
-    return dot_product_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
+    return dot_product_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue, layouts);
   const long nx = long(batch) * g.in_channels * g.in_pixels(), nw = long(g.out_channels) * g.patch();
   float* rounded = ws.get<float>(std::size_t(nx + nw), 1);
   round_all_to_bf16(x, nx, rounded);
   round_all_to_bf16(w, nw, rounded + nx);
-  product_conv2d_forward(g, batch, rounded, rounded + nx, bias, y, ws, epilogue);
+  product_conv2d_forward(g, batch, rounded, rounded + nx, bias, y, ws, epilogue, layouts);
 }
 
 inline void bf16_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,
-                                      Workspace<cpu>& ws) {
+                                      Workspace<cpu>& ws, ConvLayouts layouts = {}) {
 #if LAMINAR_HAS_AMX
   if (bf16_kernels() == Bf16Kernels::amx && AmxConv::supports_backward_data(g) &&
       use_direct_conv(g, ConvPass::backward_data))
-    return amx_conv2d_backward_data(g, batch, dy, w, dx,
-                                    ws.get<unsigned char>(std::size_t(amx_conv_backward_data_scratch(g, batch))));
+    return planar_backward_data(g, batch, dy, dx, ws, layouts, [&](const float* dyp, float* dxp) {
+      amx_conv2d_backward_data(g, batch, dyp, w, dxp,
+                               ws.get<unsigned char>(std::size_t(amx_conv_backward_data_scratch(g, batch))));
+    });
 #endif
 #if defined(__AVX512BF16__)
   if (bf16_kernels() == Bf16Kernels::dot_product && use_winograd<bf16_bits>(g, ConvPass::backward_data))
-    return winograd_conv2d_backward_data<bf16_bits>(g, batch, dy, w, dx, ws);
+    return winograd_conv2d_backward_data<bf16_bits>(g, batch, dy, w, dx, ws, layouts);
 #endif
   if (bf16_kernels() == Bf16Kernels::dot_product && use_direct_conv(g, ConvPass::backward_data))
-    return dot_product_conv2d_backward_data(g, batch, dy, w, dx, ws);
+    return dot_product_conv2d_backward_data(g, batch, dy, w, dx, ws, layouts);
   const long ny = long(batch) * g.out_channels * g.out_pixels(), nw = long(g.out_channels) * g.patch();
   float* rounded = ws.get<float>(std::size_t(ny + nw), 1);
   round_all_to_bf16(dy, ny, rounded);
   round_all_to_bf16(w, nw, rounded + ny);
-  product_conv2d_backward_data(g, batch, rounded, rounded + ny, dx, ws);
+  product_conv2d_backward_data(g, batch, rounded, rounded + ny, dx, ws, layouts);
 }
 
 // The AMX and vdpbf16ps kernels sum the float dy into dbias as they pack it; the
@@ -553,28 +698,32 @@ inline void bf16_conv2d_backward_data(const ConvGeometry& g, int batch, const fl
 // (ops<cpu>::sum_per_channel), in float as every bias gradient is: the rounding
 // of bf16 is for the products only.
 inline bool bf16_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
-                                         float* dbias, Workspace<cpu>& ws) {
+                                         float* dbias, Workspace<cpu>& ws, ConvLayouts layouts = {}) {
   if (bf16_kernels() == Bf16Kernels::amx && AmxWeightLayout::supports(g) &&
       use_direct_conv(g, ConvPass::backward_weights)) {
-    const long bytes = amx_conv_backward_weights_scratch(g, batch, omp_get_max_threads());
-    amx_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws.get<unsigned char>(std::size_t(bytes)));
-    return true;
+    return planar_backward_weights(g, batch, x, dy, ws, layouts, [&](const float* xp, const float* dyp) {
+      const long bytes = amx_conv_backward_weights_scratch(g, batch, omp_get_max_threads());
+      amx_conv2d_backward_weights(g, batch, xp, dyp, dw, dbias, ws.get<unsigned char>(std::size_t(bytes)));
+      return true;
+    });
   }
 #if defined(__AVX512BF16__)
   if (bf16_kernels() == Bf16Kernels::dot_product && use_winograd<bf16_bits>(g, ConvPass::backward_weights)) {
-    winograd_conv2d_backward_weights<bf16_bits>(g, batch, x, dy, dw, dbias, ws);
+    winograd_conv2d_backward_weights<bf16_bits>(g, batch, x, dy, dw, dbias, ws, layouts);
     return true;
   }
 #endif
   if (bf16_kernels() == Bf16Kernels::dot_product && use_direct_conv(g, ConvPass::backward_weights)) {
-    dot_product_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
-    return true;
+    return planar_backward_weights(g, batch, x, dy, ws, layouts, [&](const float* xp, const float* dyp) {
+      dot_product_conv2d_backward_weights(g, batch, xp, dyp, dw, dbias, ws);
+      return true;
+    });
   }
   const long nx = long(batch) * g.in_channels * g.in_pixels(), ny = long(batch) * g.out_channels * g.out_pixels();
   float* rounded = ws.get<float>(std::size_t(nx + ny), 1);
   round_all_to_bf16(x, nx, rounded);
   round_all_to_bf16(dy, ny, rounded + nx);
-  product_conv2d_backward_weights(g, batch, rounded, rounded + nx, dw, static_cast<float*>(nullptr), ws);
+  product_conv2d_backward_weights(g, batch, rounded, rounded + nx, dw, static_cast<float*>(nullptr), ws, layouts);
   return false;
 }
 

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <utility>
 
+#include "../../core/error.hpp"
 #include "blocked.hpp"
 
 #if defined(__AVX512F__)
@@ -249,14 +250,63 @@ TileKernel<Operands> tile_kernel(int blocks, int rows, int columns) {
   return blocks == 2 ? tile_table<Operands, 2>[index] : tile_table<Operands, 1>[index];
 }
 
-// See forward_scalar for the operands. Work items are (image, pair of output
-// blocks, band of output rows); a band is one tile high and is swept in tiles
-// of near-equal width, at most 14 pixels: a 32-wide row is 11 + 11 + 10, a
-// 16-wide one 8 + 8, and images 7 wide or less stack rows (7x7 in bands of 2
+// Where the kernel finds image n with its zero border. PaddedImages: in the
+// packed batch (N, Cin/16, padded H, padded W, 16). BlockedImages: a float
+// batch in the blocked layout without the border (core/layout.hpp), which each
+// thread pads into its own scratch image as it reaches the image, so that the
+// padded copy lives in that core's cache instead of going through memory.
+template <class Element>
+struct PaddedImages {
+  const Element* x;
+  long image;  // elements of one padded image
+  struct Reader {
+    const Element* x;
+    long image;
+    const Element* operator()(int n) const { return x + n * image; }
+  };
+  Reader reader(int) const { return {x, image}; }
+};
+
+struct BlockedImages {
+  const BlockedConv* b;
+  const float* x;
+  float* scratch;  // a padded image per thread
+  struct Reader {
+    const BlockedConv* b;
+    const float* x;
+    float* image;
+    int cached = -1;
+    const float* operator()(int n) {
+      if (n != cached) {
+        const long plane = b->g.in_pixels() * channel_block, padded = long(b->padded_height) * b->padded_width;
+        for (int cb = 0; cb < b->in_blocks; ++cb)
+          pack_input_block(*b, x + (long(n) * b->in_blocks + cb) * plane, channel_block,
+                           image + cb * padded * channel_block, Layout::blocked, false);
+        cached = n;
+      }
+      return image;
+    }
+  };
+  Reader reader(int thread) const { return {b, x, scratch + thread * b->input_image()}; }
+};
+
+// Consecutive items of a thread share what stays in its cache. Image-major
+// order keeps one image while the weights cycle, right while all weights fit
+// in L2 (2 MB a core); beyond that (256 channels and up) block-pair-major
+// order keeps one pair's weights while the images stream.
+inline bool weights_major(const BlockedConv& b, long element_bytes) {
+  return b.packed_weights() * element_bytes > (1l << 20);
+}
+
+// See forward_scalar for the operands; images is a PaddedImages or, in
+// image-major order only, a BlockedImages. Work items are (image, pair of
+// output blocks, band of output rows); a band is one tile high and is swept in
+// tiles of near-equal width, at most 14 pixels: a 32-wide row is 11 + 11 + 10,
+// a 16-wide one 8 + 8, and images 7 wide or less stack rows (7x7 in bands of 2
 // rows, 3x3 whole).
-template <class Operands>
-void forward(const BlockedConv& b, int batch, const typename Operands::Element* packed_x,
-             const typename Operands::Element* packed_w, const float* bias, float* packed_y, ConvEpilogue epilogue) {
+template <class Operands, class Images>
+void forward(const BlockedConv& b, int batch, const Images& images, const typename Operands::Element* packed_w,
+             const float* bias, float* packed_y, ConvEpilogue epilogue) {
   using Element = typename Operands::Element;
   const ConvGeometry& g = b.g;
   const int width = g.out_width, height = g.out_height;
@@ -283,48 +333,48 @@ void forward(const BlockedConv& b, int batch, const typename Operands::Element* 
   base.stride_w = g.stride_w;
   base.relu = epilogue == ConvEpilogue::relu;
 
-  // Consecutive items of a thread share what stays in its cache. Image-major
-  // order keeps one image while the weights cycle, right while all weights fit
-  // in L2 (2 MB a core); beyond that (256 channels and up) block-pair-major
-  // order keeps one pair's weights while the images stream.
-  const bool weights_major = b.packed_weights() * long(sizeof(Element)) > (1l << 20);
+  const bool by_weights = weights_major(b, long(sizeof(Element)));
   const long items = long(batch) * groups * bands;
-#pragma omp parallel for schedule(static)
-  for (long item = 0; item < items; ++item) {
-    const int band = int(item % bands);
-    const long rest = item / bands;
-    const int group = int(weights_major ? rest / batch : rest % groups);
-    const int n = int(weights_major ? rest % batch : rest / groups);
-    const int ob = group * 2;
-    const int blocks = std::min(2, b.out_blocks - ob);
-    const int oy = band * rows;
-    const int band_rows = band + 1 == bands ? last_rows : rows;
-    Tile<Element> t = base;
-    float bias_pair[2 * channel_block];
-    if (bias) {
-      // bias has Cout entries; the channel tail of the last block is zero.
-      for (int o = 0; o < blocks * channel_block; ++o) {
-        const int channel = ob * channel_block + o;
-        bias_pair[o] = channel < g.out_channels ? bias[channel] : 0.0f;
+#pragma omp parallel
+  {
+    auto image = images.reader(omp_get_thread_num());
+#pragma omp for schedule(static)
+    for (long item = 0; item < items; ++item) {
+      const int band = int(item % bands);
+      const long rest = item / bands;
+      const int group = int(by_weights ? rest / batch : rest % groups);
+      const int n = int(by_weights ? rest % batch : rest / groups);
+      const int ob = group * 2;
+      const int blocks = std::min(2, b.out_blocks - ob);
+      const int oy = band * rows;
+      const int band_rows = band + 1 == bands ? last_rows : rows;
+      Tile<Element> t = base;
+      float bias_pair[2 * channel_block];
+      if (bias) {
+        // bias has Cout entries; the channel tail of the last block is zero.
+        for (int o = 0; o < blocks * channel_block; ++o) {
+          const int channel = ob * channel_block + o;
+          bias_pair[o] = channel < g.out_channels ? bias[channel] : 0.0f;
+        }
+        t.bias = bias_pair;
       }
-      t.bias = bias_pair;
-    }
-    t.w = packed_w + ob * base.w_block;
-    for (int tile = 0; tile < column_tiles; ++tile) {
-      const int ox = tile * columns;
-      const int tile_columns = tile + 1 == column_tiles ? last_columns : columns;
-      t.x = packed_x + long(n) * b.in_blocks * base.x_block + long(oy) * g.stride_h * base.x_row +
-            long(ox) * g.stride_w * channel_block;
-      t.y = packed_y + (long(n) * b.out_blocks + ob) * base.y_block + long(oy) * base.y_row + long(ox) * channel_block;
-      if (const TileKernel<Operands> kernel = tile_kernel<Operands>(blocks, band_rows, tile_columns)) {
-        kernel(t);
-      } else {
-        const TileKernel<Operands> row_kernel = tile_kernel<Operands>(blocks, 1, tile_columns);
-        for (int r = 0; r < band_rows; ++r) {
-          Tile<Element> row = t;
-          row.x += long(r) * g.stride_h * base.x_row;
-          row.y += long(r) * base.y_row;
-          row_kernel(row);
+      t.w = packed_w + ob * base.w_block;
+      const Element* x_image = image(n);
+      for (int tile = 0; tile < column_tiles; ++tile) {
+        const int ox = tile * columns;
+        const int tile_columns = tile + 1 == column_tiles ? last_columns : columns;
+        t.x = x_image + long(oy) * g.stride_h * base.x_row + long(ox) * g.stride_w * channel_block;
+        t.y = packed_y + (long(n) * b.out_blocks + ob) * base.y_block + long(oy) * base.y_row + long(ox) * channel_block;
+        if (const TileKernel<Operands> kernel = tile_kernel<Operands>(blocks, band_rows, tile_columns)) {
+          kernel(t);
+        } else {
+          const TileKernel<Operands> row_kernel = tile_kernel<Operands>(blocks, 1, tile_columns);
+          for (int r = 0; r < band_rows; ++r) {
+            Tile<Element> row = t;
+            row.x += long(r) * g.stride_h * base.x_row;
+            row.y += long(r) * base.y_row;
+            row_kernel(row);
+          }
         }
       }
     }
@@ -339,9 +389,39 @@ void forward(const BlockedConv& b, int batch, const typename Operands::Element* 
 inline void direct_conv_forward(const BlockedConv& b, int batch, const float* packed_x, const float* packed_w,
                                 const float* bias, float* packed_y, ConvEpilogue epilogue = ConvEpilogue::none) {
 #if defined(__AVX512F__)
-  direct::forward<direct::FloatOperands>(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
+  direct::forward<direct::FloatOperands>(b, batch, direct::PaddedImages<float>{packed_x, b.input_image()}, packed_w,
+                                         bias, packed_y, epilogue);
 #else
   direct_conv_forward_scalar(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
+#endif
+}
+
+// Whether direct_conv_forward_blocked applies: the kernel sweeps image by
+// image (see direct::weights_major), so each thread pads an image once.
+inline bool direct_conv_pads_per_thread(const BlockedConv& b) {
+#if defined(__AVX512F__)
+  return !direct::weights_major(b, long(sizeof(float)));
+#else
+  return false;
+#endif
+}
+
+// Floats of scratch direct_conv_forward_blocked takes for `threads` threads.
+inline long direct_conv_padding_scratch(const BlockedConv& b, int threads) { return threads * b.input_image(); }
+
+// direct_conv_forward on x blocked without the zero border (core/layout.hpp;
+// Cin a multiple of 16): each thread pads the images it reaches into its part
+// of scratch (direct_conv_padding_scratch floats). Where
+// direct_conv_pads_per_thread(b).
+inline void direct_conv_forward_blocked(const BlockedConv& b, int batch, const float* x, const float* packed_w,
+                                        const float* bias, float* packed_y, float* scratch,
+                                        ConvEpilogue epilogue = ConvEpilogue::none) {
+#if defined(__AVX512F__)
+  direct::forward<direct::FloatOperands>(b, batch, direct::BlockedImages{&b, x, scratch}, packed_w, bias, packed_y,
+                                         epilogue);
+#else
+  (void)b, (void)batch, (void)x, (void)packed_w, (void)bias, (void)packed_y, (void)scratch, (void)epilogue;
+  throw Error("direct_conv_forward_blocked needs AVX-512");
 #endif
 }
 
@@ -350,7 +430,8 @@ inline void direct_conv_forward_bf16(const BlockedConv& b, int batch, const bf16
                                      const bf16_bits* packed_w, const float* bias, float* packed_y,
                                      ConvEpilogue epilogue = ConvEpilogue::none) {
 #if defined(__AVX512BF16__)
-  direct::forward<direct::Bf16Operands>(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
+  direct::forward<direct::Bf16Operands>(b, batch, direct::PaddedImages<bf16_bits>{packed_x, b.input_image()},
+                                        packed_w, bias, packed_y, epilogue);
 #else
   direct_conv_forward_bf16_scalar(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
 #endif

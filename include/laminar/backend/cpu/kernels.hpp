@@ -21,6 +21,7 @@
 
 #include "../../core/backend.hpp"
 #include "../../core/geometry.hpp"
+#include "../../core/layout.hpp"
 #include "../../core/workspace.hpp"
 
 namespace laminar::cpu_detail::kernels {
@@ -28,17 +29,17 @@ namespace laminar::cpu_detail::kernels {
 // conv.hpp's conv2d_* and gemm.hpp's gemm, for the element types the library
 // is compiled for.
 void conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias, float* y,
-                    Workspace<cpu>& ws, ConvEpilogue epilogue);
+                    Workspace<cpu>& ws, ConvEpilogue epilogue, ConvLayouts layouts);
 void conv2d_forward(const ConvGeometry& g, int batch, const double* x, const double* w, const double* bias,
-                    double* y, Workspace<cpu>& ws, ConvEpilogue epilogue);
+                    double* y, Workspace<cpu>& ws, ConvEpilogue epilogue, ConvLayouts layouts);
 void conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,
-                          Workspace<cpu>& ws);
+                          Workspace<cpu>& ws, ConvLayouts layouts);
 void conv2d_backward_data(const ConvGeometry& g, int batch, const double* dy, const double* w, double* dx,
-                          Workspace<cpu>& ws);
+                          Workspace<cpu>& ws, ConvLayouts layouts);
 void conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
-                             float* dbias, Workspace<cpu>& ws);
+                             float* dbias, Workspace<cpu>& ws, ConvLayouts layouts);
 void conv2d_backward_weights(const ConvGeometry& g, int batch, const double* x, const double* dy, double* dw,
-                             double* dbias, Workspace<cpu>& ws);
+                             double* dbias, Workspace<cpu>& ws, ConvLayouts layouts);
 void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, float alpha, const float* a, int lda,
           const float* b, int ldb, float beta, float* c, int ldc);
 void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, double alpha, const double* a, int lda,
@@ -46,11 +47,11 @@ void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, double alpha,
 
 // conv.hpp's bf16_conv2d_*.
 void bf16_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias,
-                         float* y, Workspace<cpu>& ws, ConvEpilogue epilogue);
+                         float* y, Workspace<cpu>& ws, ConvEpilogue epilogue, ConvLayouts layouts);
 void bf16_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,
-                               Workspace<cpu>& ws);
+                               Workspace<cpu>& ws, ConvLayouts layouts);
 bool bf16_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
-                                  float* dbias, Workspace<cpu>& ws);
+                                  float* dbias, Workspace<cpu>& ws, ConvLayouts layouts);
 
 }  // namespace laminar::cpu_detail::kernels
 

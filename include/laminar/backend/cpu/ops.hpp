@@ -2,7 +2,10 @@
 // reduction with OpenMP, GEMM through Eigen, convolution (conv.hpp: direct
 // AVX-512 kernels for float, im2col + GEMM otherwise; both reached through
 // kernels.hpp, header-only or compiled once), pooling, and softmax
-// cross-entropy. Activations are kept in NCHW between layers.
+// cross-entropy. A model keeps float image activations whose channels fill
+// 16-channel blocks in the blocked layout of core/layout.hpp, the one its
+// direct and Winograd kernels read and write; every primitive that sees
+// channels takes the layout of its tensors.
 #pragma once
 
 #include <omp.h>
@@ -21,13 +24,16 @@
 #include <new>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "../../core/backend.hpp"
 #include "../../core/error.hpp"
 #include "../../core/geometry.hpp"
+#include "../../core/layout.hpp"
 #include "../../core/precision.hpp"
 #include "../../core/workspace.hpp"
 #include "../../expr/expr.hpp"
+#include "channel_blocks.hpp"
 #include "kernels.hpp"
 #include "parallel.hpp"
 
@@ -275,6 +281,190 @@ void max_pool_2x2_backward(const PoolGeometry& g, int batch, const T* x, const T
   }
 }
 
+
+// --- the blocked layout (core/layout.hpp): (N, C/16, pixels, 16) ------------------
+// Loops over a blocked tensor take a pixel's 16 channels as the lanes of one
+// vector; channel c of an element is its block's first channel plus its lane.
+
+template <class T, class E>
+void eval_blocked(T* out, int batch, int channels, long pixels, const E& e) {
+  constexpr int k = channel_block;
+  const int blocks = channels / k;
+  const long slabs = long(batch) * blocks;
+#pragma omp parallel if (slabs * pixels * k > 4096)
+  {
+    const E local = e;  // see ops<cpu>::eval: a private copy lets the loop vectorise
+#pragma omp for schedule(static)
+    for (long slab = 0; slab < slabs; ++slab) {
+      const int first = int(slab % blocks) * k;
+      const long base = slab * pixels * k;
+      for (long p = 0; p < pixels; ++p) {
+        const long at = base + p * k;
+#pragma omp simd
+        for (int c = 0; c < k; ++c) out[at + c] = T(local(at + c, first + c));
+      }
+    }
+  }
+}
+
+// Per-channel sums over samples and pixels of a blocked tensor:
+//   Sums 1:              first[c] = sum of a;
+//   Sums 2, Store false: first[c] = sum of a, second[c] = sum of b;
+//   Sums 2, Store true:  out = a, first[c] = sum of a, second[c] = sum of a * b.
+// The batch is cut into at most 32 chunks fixed by its size; each (chunk,
+// channel block) sums its samples in order into its own partial, and the
+// partials are added in chunk order, so the sums depend on neither the thread
+// count nor the schedule. With one block (16 channels) a split over channels
+// alone would leave one thread idle.
+template <int Sums, bool Store, class T, class A, class E>
+void channel_sums_blocked(T* out, T* first, T* second, int batch, int channels, long pixels, const A& a, const E& b) {
+  using Acc = Accumulator<T>;
+  constexpr int k = channel_block;
+  const int blocks = channels / k;
+  const int chunks = std::min(batch, 32);
+  std::vector<Acc> partial(std::size_t(chunks) * blocks * Sums * k);
+#pragma omp parallel if (long(batch) * channels * pixels > 16384)
+  {
+    const A local_a = a;  // see ops<cpu>::eval
+    const E local_b = b;
+#pragma omp for schedule(static)
+    for (long item = 0; item < long(chunks) * blocks; ++item) {
+      const int chunk = int(item / blocks), block = int(item % blocks);
+      const int begin = int(long(batch) * chunk / chunks), end = int(long(batch) * (chunk + 1) / chunks);
+      Acc sum_a[k] = {}, sum_b[k] = {};
+      for (int n = begin; n < end; ++n) {
+        const long base = (long(n) * blocks + block) * pixels * k;
+        for (long p = 0; p < pixels; ++p) {
+          const long at = base + p * k;
+#pragma omp simd
+          for (int c = 0; c < k; ++c) {
+            const T value = T(local_a(at + c, block * k + c));
+            sum_a[c] += Acc(value);
+            if constexpr (Sums == 2 && Store) {
+              out[at + c] = value;
+              sum_b[c] += Acc(value * T(local_b(at + c, block * k + c)));
+            } else if constexpr (Sums == 2) {
+              sum_b[c] += Acc(local_b(at + c, block * k + c));
+            }
+          }
+        }
+      }
+      Acc* sums = partial.data() + item * Sums * k;
+      for (int c = 0; c < k; ++c) {
+        sums[c] = sum_a[c];
+        if constexpr (Sums == 2) sums[k + c] = sum_b[c];
+      }
+    }
+  }
+  for (int c = 0; c < channels; ++c) {
+    Acc total_a = 0, total_b = 0;
+    for (int chunk = 0; chunk < chunks; ++chunk) {
+      const Acc* sums = partial.data() + (long(chunk) * blocks + c / k) * Sums * k;
+      total_a += sums[c % k];
+      if constexpr (Sums == 2) total_b += sums[k + c % k];
+    }
+    first[c] = T(total_a);
+    if constexpr (Sums == 2) second[c] = T(total_b);
+  }
+}
+
+// Pooling of a blocked tensor, a window's 16 channels at a time, with the
+// planar loops' order of comparison (a NaN never wins; the first maximum does).
+template <class T>
+void pool2d_forward_blocked(PoolKind kind, const PoolGeometry& g, int batch, const T* x, T* y) {
+  constexpr int k = channel_block;
+  const long slabs = long(batch) * (g.channels / k);
+  const long in_plane = long(g.height) * g.width, out_plane = long(g.out_height) * g.out_width;
+  const T inv_area = T(1) / T(g.kernel_h * g.kernel_w);
+#pragma omp parallel for schedule(static) if (double(slabs) * k * in_plane > parallel_threshold)
+  for (long slab = 0; slab < slabs; ++slab) {
+    const T* xs = x + slab * in_plane * k;
+    T* ys = y + slab * out_plane * k;
+    for (int oy = 0; oy < g.out_height; ++oy)
+      for (int ox = 0; ox < g.out_width; ++ox) {
+        const T* window = xs + (long(oy) * g.stride_h * g.width + long(ox) * g.stride_w) * k;
+        T acc[k];
+#pragma omp simd
+        for (int c = 0; c < k; ++c) acc[c] = kind == PoolKind::max ? window[c] : T(0);
+        for (int ky = 0; ky < g.kernel_h; ++ky)
+          for (int kx = 0; kx < g.kernel_w; ++kx) {
+            const T* v = window + (long(ky) * g.width + kx) * k;
+#pragma omp simd
+            for (int c = 0; c < k; ++c) acc[c] = kind == PoolKind::max ? (acc[c] < v[c] ? v[c] : acc[c]) : acc[c] + v[c];
+          }
+        T* out = ys + (long(oy) * g.out_width + ox) * k;
+#pragma omp simd
+        for (int c = 0; c < k; ++c) out[c] = kind == PoolKind::max ? acc[c] : acc[c] * inv_area;
+      }
+  }
+}
+
+template <class T>
+void pool2d_backward_blocked(PoolKind kind, const PoolGeometry& g, int batch, const T* x, const T* dy, T* dx) {
+  constexpr int k = channel_block;
+  const long slabs = long(batch) * (g.channels / k);
+  const long in_plane = long(g.height) * g.width, out_plane = long(g.out_height) * g.out_width;
+  const T inv_area = T(1) / T(g.kernel_h * g.kernel_w);
+  // 2x2 windows with stride 2 do not overlap: each pixel they cover is written
+  // once, and only what an odd size leaves outside every window is cleared.
+  const bool two_by_two = kind == PoolKind::max && is_two_by_two(g);
+#pragma omp parallel for schedule(static) if (double(slabs) * k * in_plane > parallel_threshold)
+  for (long slab = 0; slab < slabs; ++slab) {
+    const T* xs = x + slab * in_plane * k;
+    const T* dys = dy + slab * out_plane * k;
+    T* dxs = dx + slab * in_plane * k;
+    if (two_by_two) {
+      const int rows = 2 * g.out_height, columns = 2 * g.out_width;
+      for (int y = 0; y < rows; ++y)
+        std::fill(dxs + (long(y) * g.width + columns) * k, dxs + long(y + 1) * g.width * k, T(0));
+      std::fill(dxs + long(rows) * g.width * k, dxs + in_plane * k, T(0));
+      for (int oy = 0; oy < g.out_height; ++oy)
+        for (int ox = 0; ox < g.out_width; ++ox) {
+          const long top = (long(2 * oy) * g.width + 2 * ox) * k, bottom = top + long(g.width) * k;
+          const T* grad = dys + (long(oy) * g.out_width + ox) * k;
+#pragma omp simd
+          for (int c = 0; c < k; ++c) {
+            const T a = xs[top + c], b = xs[top + k + c], d = xs[bottom + c], e = xs[bottom + k + c];
+            int best = 0;
+            T m = a;
+            if (b > m) best = 1, m = b;
+            if (d > m) best = 2, m = d;
+            if (e > m) best = 3;
+            dxs[top + c] = best == 0 ? grad[c] : T(0);
+            dxs[top + k + c] = best == 1 ? grad[c] : T(0);
+            dxs[bottom + c] = best == 2 ? grad[c] : T(0);
+            dxs[bottom + k + c] = best == 3 ? grad[c] : T(0);
+          }
+        }
+      continue;
+    }
+    std::fill(dxs, dxs + in_plane * k, T(0));
+    for (int oy = 0; oy < g.out_height; ++oy)
+      for (int ox = 0; ox < g.out_width; ++ox) {
+        const long origin = long(oy) * g.stride_h * g.width + long(ox) * g.stride_w;
+        const T* grad = dys + (long(oy) * g.out_width + ox) * k;
+        if (kind == PoolKind::average) {
+          for (int ky = 0; ky < g.kernel_h; ++ky)
+            for (int kx = 0; kx < g.kernel_w; ++kx) {
+              T* d = dxs + (origin + long(ky) * g.width + kx) * k;
+#pragma omp simd
+              for (int c = 0; c < k; ++c) d[c] += grad[c] * inv_area;
+            }
+          continue;
+        }
+        for (int c = 0; c < k; ++c) {
+          long best = origin;
+          for (int ky = 0; ky < g.kernel_h; ++ky)
+            for (int kx = 0; kx < g.kernel_w; ++kx) {
+              const long at = origin + long(ky) * g.width + kx;
+              if (xs[at * k + c] > xs[best * k + c]) best = at;
+            }
+          dxs[best * k + c] += grad[c];
+        }
+      }
+  }
+}
+
 }  // namespace cpu_detail
 
 template <>
@@ -305,6 +495,32 @@ struct ops<cpu> {
     std::fill(dst, dst + n, value);
   }
 
+  // --- layout -------------------------------------------------------------------
+  // A blocked image tensor is (N, C/16, H, W, 16) (core/layout.hpp).
+  static constexpr int channel_block = cpu_detail::channel_block;
+
+  // The layout a model keeps its image activations in by default: blocked for
+  // float where this translation unit targets AVX-512 (the direct and Winograd
+  // kernels' own layout), planar otherwise. Every primitive takes either.
+  template <class T>
+  static constexpr Layout image_layout =
+#if defined(__AVX512F__)
+      std::is_same_v<T, float> ? Layout::blocked : Layout::planar;
+#else
+      Layout::planar;
+#endif
+
+  // out (N, C, pixels) in layout `to` = in in layout `from`; C a multiple of
+  // channel_block where either is blocked.
+  template <class T>
+  static void convert(T* out, Layout to, const T* in, Layout from, int batch, int channels, long pixels) {
+    if (to == from) return copy(out, in, long(batch) * channels * pixels);
+    if (to == Layout::blocked)
+      cpu_detail::planar_to_blocked(batch, channels, pixels, in, out);
+    else
+      cpu_detail::blocked_to_planar(batch, channels, pixels, in, out);
+  }
+
   // --- pointwise --------------------------------------------------------------
   // Calls f(i) for every i in [0, n); each call writes only its own outputs.
   // Subnormal floats read and written by f count as zero (see FlushSubnormals).
@@ -332,9 +548,10 @@ struct ops<cpu> {
     }
   }
 
-  // Over an (N, C, pixels) tensor: the loops carry the channel.
+  // Over an (N, C, pixels) tensor in `layout`: the loops carry the channel.
   template <class T, class E>
-  static void eval(T* out, int batch, int channels, long pixels, const E& e) {
+  static void eval(T* out, int batch, int channels, long pixels, const E& e, Layout layout = Layout::planar) {
+    if (layout == Layout::blocked && pixels > 1) return cpu_detail::eval_blocked(out, batch, channels, pixels, e);
     const long planes = long(batch) * channels;
     if (pixels == 1) {  // (N, features): features innermost
 #pragma omp parallel if (planes > 4096)
@@ -363,9 +580,13 @@ struct ops<cpu> {
   }
 
   // out[c] = sum over samples and pixels of e at the elements of channel c of an
-  // (N, C, pixels) tensor.
+  // (N, C, pixels) tensor in `layout`.
   template <class T, class E>
-  static void sum_per_channel(T* out, int batch, int channels, long pixels, const E& e) {
+  static void sum_per_channel(T* out, int batch, int channels, long pixels, const E& e,
+                              Layout layout = Layout::planar) {
+    if (layout == Layout::blocked && pixels > 1)
+      return cpu_detail::channel_sums_blocked<1, false>(static_cast<T*>(nullptr), out, static_cast<T*>(nullptr), batch,
+                                                        channels, pixels, e, e);
     using Acc = cpu_detail::Accumulator<T>;
 #pragma omp parallel if (long(batch) * channels * pixels > 16384)
     {
@@ -392,46 +613,54 @@ struct ops<cpu> {
     cpu_detail::kernels::gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 
-  // y (N, Cout, OH, OW) = conv(x (N, Cin, H, W), w (Cout, Cin, KH, KW)) + bias (Cout).
-  // Arithmetic::bf16 (float only) multiplies the bf16 roundings of x and w; the
-  // epilogue is applied to y as it is written.
+  // y (N, Cout, OH, OW) = conv(x (N, Cin, H, W), w (Cout, Cin, KH, KW)) + bias (Cout),
+  // x in layouts.input and y in layouts.output. Arithmetic::bf16 (float only)
+  // multiplies the bf16 roundings of x and w; the epilogue is applied to y as it
+  // is written.
   template <class T>
   static void conv2d_forward(const ConvGeometry& g, int batch, const T* x, const T* w, const T* bias, T* y,
                              Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native,
-                             ConvEpilogue epilogue = ConvEpilogue::none) {
+                             ConvEpilogue epilogue = ConvEpilogue::none, ConvLayouts layouts = {}) {
     if constexpr (std::is_same_v<T, float>)
       if (arithmetic == Arithmetic::bf16)
-        return cpu_detail::kernels::bf16_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
-    cpu_detail::kernels::conv2d_forward(g, batch, x, w, bias, y, ws, epilogue);
+        return cpu_detail::kernels::bf16_conv2d_forward(g, batch, x, w, bias, y, ws, epilogue, layouts);
+    cpu_detail::kernels::conv2d_forward(g, batch, x, w, bias, y, ws, epilogue, layouts);
   }
 
-  // dx (N, Cin, H, W) = conv^T(dy, w)
+  // dx (N, Cin, H, W) = conv^T(dy, w), dy in layouts.output and dx in layouts.input.
   template <class T>
   static void conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx,
-                                   Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native) {
+                                   Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native,
+                                   ConvLayouts layouts = {}) {
     if constexpr (std::is_same_v<T, float>)
       if (arithmetic == Arithmetic::bf16)
-        return cpu_detail::kernels::bf16_conv2d_backward_data(g, batch, dy, w, dx, ws);
-    cpu_detail::kernels::conv2d_backward_data(g, batch, dy, w, dx, ws);
+        return cpu_detail::kernels::bf16_conv2d_backward_data(g, batch, dy, w, dx, ws, layouts);
+    cpu_detail::kernels::conv2d_backward_data(g, batch, dy, w, dx, ws, layouts);
   }
 
   // dw (Cout, Cin, KH, KW) = sum over samples of dy * x ; dbias (Cout, may be null) = sum dy,
-  // in float under either arithmetic.
+  // in float under either arithmetic; x in layouts.input and dy in layouts.output.
   template <class T>
   static void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
-                                      Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native) {
+                                      Workspace<cpu>& ws, Arithmetic arithmetic = Arithmetic::native,
+                                      ConvLayouts layouts = {}) {
     if constexpr (std::is_same_v<T, float>)
       if (arithmetic == Arithmetic::bf16) {
-        const bool bias_written = cpu_detail::kernels::bf16_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
-        if (dbias && !bias_written) sum_per_channel(dbias, batch, g.out_channels, g.out_pixels(), expr::in(dy));
+        const bool bias_written =
+            cpu_detail::kernels::bf16_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws, layouts);
+        if (dbias && !bias_written)
+          sum_per_channel(dbias, batch, g.out_channels, g.out_pixels(), expr::in(dy), layouts.output);
         return;
       }
-    cpu_detail::kernels::conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws);
+    cpu_detail::kernels::conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws, layouts);
   }
 
   // --- pooling ------------------------------------------------------------------
+  // x and y in `layout` (a 1x1 output reads the same in either).
   template <class T>
-  static void pool2d_forward(PoolKind kind, const PoolGeometry& g, int batch, const T* x, T* y) {
+  static void pool2d_forward(PoolKind kind, const PoolGeometry& g, int batch, const T* x, T* y,
+                             Layout layout = Layout::planar) {
+    if (layout == Layout::blocked) return cpu_detail::pool2d_forward_blocked(kind, g, batch, x, y);
     if (kind == PoolKind::max && cpu_detail::is_two_by_two(g)) return cpu_detail::max_pool_2x2_forward(g, batch, x, y);
     cpu_detail::pool2d_forward_windows(kind, g, batch, x, y);
   }
@@ -439,7 +668,9 @@ struct ops<cpu> {
   // dx = pool^T(dy). Max pooling routes each gradient to the first maximum of its
   // window, found again from x rather than stored.
   template <class T>
-  static void pool2d_backward(PoolKind kind, const PoolGeometry& g, int batch, const T* x, const T* dy, T* dx) {
+  static void pool2d_backward(PoolKind kind, const PoolGeometry& g, int batch, const T* x, const T* dy, T* dx,
+                              Layout layout = Layout::planar) {
+    if (layout == Layout::blocked) return cpu_detail::pool2d_backward_blocked(kind, g, batch, x, dy, dx);
     if (kind == PoolKind::max && cpu_detail::is_two_by_two(g))
       return cpu_detail::max_pool_2x2_backward(g, batch, x, dy, dx);
     cpu_detail::pool2d_backward_windows(kind, g, batch, x, dy, dx);
@@ -491,7 +722,10 @@ struct ops<cpu> {
   // sum_per_channel's, so each sum is the one it would give.
   template <class T, class A, class E>
   static void sum2_per_channel(T* first, T* second, int batch, int channels, long pixels, const A& a,
-                               const E& b) {
+                               const E& b, Layout layout = Layout::planar) {
+    if (layout == Layout::blocked && pixels > 1)
+      return cpu_detail::channel_sums_blocked<2, false>(static_cast<T*>(nullptr), first, second, batch, channels,
+                                                        pixels, a, b);
     channel_sums2<false>(static_cast<T*>(nullptr), first, second, batch, channels, pixels, a, b);
   }
 
@@ -501,7 +735,9 @@ struct ops<cpu> {
   // otherwise be computed once for each sum and again for the input gradient.
   template <class T, class A, class E>
   static void eval_sum2_per_channel(T* out, T* first, T* second, int batch, int channels, long pixels, const A& a,
-                                    const E& b) {
+                                    const E& b, Layout layout = Layout::planar) {
+    if (layout == Layout::blocked && pixels > 1)
+      return cpu_detail::channel_sums_blocked<2, true>(out, first, second, batch, channels, pixels, a, b);
     channel_sums2<true>(out, first, second, batch, channels, pixels, a, b);
   }
 

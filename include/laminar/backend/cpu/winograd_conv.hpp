@@ -184,33 +184,62 @@ inline void transform_input_tile(__m512 d[4][4]) {
   }
 }
 
-// B^T d B of the 4x4 window of tile (ty, tx) of one packed channel block.
-inline void input_tile(const Plan& p, const float* image_block, int ty, int tx, __m512 tile[tile_elements]) {
-  const long row = long(p.packed.padded_width) * channel_block;
-  const float* window = image_block + long(2 * ty) * row + long(2 * tx) * channel_block;
+// Where the input's tiles are read: the packed batch (Plan::packed's layout,
+// its zero border stored), or a blocked batch without the border
+// (core/layout.hpp), whose windows are cut at the image's edges, the pixels
+// outside read as zero. Either way tile (ty, tx)'s window starts at
+// (origin_y + 2 ty, origin_x + 2 tx) of the stored rows and columns.
+struct InputImages {
+  const float* x;
+  long image, block, row;  // floats between images, channel blocks of an image, rows
+  int origin_y, origin_x;
+  int height, width;  // stored rows and columns
+
+  static InputImages packed(const Plan& p, const float* packed_x) {
+    const long row = long(p.packed.padded_width) * channel_block, block = p.packed.padded_height * row;
+    return {packed_x, p.packed.in_blocks * block, block, row, 0, 0, p.packed.padded_height, p.packed.padded_width};
+  }
+  static InputImages blocked(const Plan& p, const float* x) {
+    const long row = long(p.g.width) * channel_block, block = p.g.height * row;
+    return {x, p.packed.in_blocks * block, block, row, -p.g.pad_top, -p.g.pad_left, p.g.height, p.g.width};
+  }
+};
+
+// B^T d B of the 4x4 window of tile (ty, tx) of channel block ib of image n.
+inline void input_tile(const InputImages& in, long n, int ib, int ty, int tx, __m512 tile[tile_elements]) {
+  const float* block = in.x + n * in.image + ib * in.block;
+  const int y0 = in.origin_y + 2 * ty, x0 = in.origin_x + 2 * tx;
   __m512 d[4][4];
-  for (int r = 0; r < 4; ++r)
-    for (int c = 0; c < 4; ++c) d[r][c] = _mm512_loadu_ps(window + r * row + c * channel_block);
+  if (y0 >= 0 && x0 >= 0 && y0 + 4 <= in.height && x0 + 4 <= in.width) {
+    const float* window = block + y0 * in.row + long(x0) * channel_block;
+    for (int r = 0; r < 4; ++r)
+      for (int c = 0; c < 4; ++c) d[r][c] = _mm512_loadu_ps(window + r * in.row + c * channel_block);
+  } else {
+    for (int r = 0; r < 4; ++r)
+      for (int c = 0; c < 4; ++c) {
+        const int y = y0 + r, x = x0 + c;
+        d[r][c] = y >= 0 && x >= 0 && y < in.height && x < in.width
+                      ? _mm512_loadu_ps(block + y * in.row + long(x) * channel_block)
+                      : _mm512_setzero_ps();
+      }
+  }
   transform_input_tile(d);
   for (int r = 0; r < 4; ++r)
     for (int c = 0; c < 4; ++c) tile[r * 4 + c] = d[r][c];
 }
 
-// Images first .. first + count of packed_x -> v (16 xi, Cin/16, group tiles, 16).
+// Images first .. first + count of the input -> v (16 xi, Cin/16, group tiles, 16).
 template <class Element>
-void transform_input(const Plan& p, const float* packed_x, int first, int count, Element* v) {
+void transform_input(const Plan& p, const InputImages& in, int first, int count, Element* v) {
   const BlockedConv& b = p.packed;
-  const long row = long(b.padded_width) * channel_block;
-  const long image_block = long(b.padded_height) * row;
   const long xi_stride = long(b.in_blocks) * p.group_tiles() * channel_block;
   for (int n = 0; n < count; ++n)
     for (int ib = 0; ib < b.in_blocks; ++ib) {
-      const float* image = packed_x + (long(first + n) * b.in_blocks + ib) * image_block;
       Element* out = v + (long(ib) * p.group_tiles() + n * p.tiles_per_image) * channel_block;
       for (int ty = 0; ty < p.tiles_y; ++ty)
         for (int tx = 0; tx < p.tiles_x; ++tx) {
           __m512 d[tile_elements];
-          input_tile(p, image, ty, tx, d);
+          input_tile(in, first + n, ib, ty, tx, d);
           Element* tile = out + (long(ty) * p.tiles_x + tx) * channel_block;
           for (int xi = 0; xi < tile_elements; ++xi) store_pixel(tile + xi * xi_stride, d[xi], false);
         }
@@ -416,24 +445,22 @@ inline void transform_gradient_tile(const __m512 dy[2][2], __m512 m[tile_element
   }
 }
 
-// Images first .. first + count of packed_x (the layout of Plan::packed) and
-// packed_dy (that of Plan::output) -> v (16 xi, Cin/16, slots, 16) and
-// m (16 xi, Cout/16, slots, 16) as gradient_slots lays them out; bias
-// (Cout/16, 16) += the sum of their dy.
+// Images first .. first + count of the input and packed_dy (the layout of
+// Plan::output) -> v (16 xi, Cin/16, slots, 16) and m (16 xi, Cout/16,
+// slots, 16) as gradient_slots lays them out; bias (Cout/16, 16) += the sum of
+// their dy.
 template <class Element>
-void transform_for_gradient(const Plan& p, const float* packed_x, const float* packed_dy, int first, int count,
+void transform_for_gradient(const Plan& p, const InputImages& in, const float* packed_dy, int first, int count,
                             Element* v, Element* m, float* bias) {
   const ConvGeometry& g = p.g;
   const long slots = gradient_slots<Element>(p);
   const long tiles = long(count) * p.tiles_per_image;
-  const long x_image_block = long(p.packed.padded_height) * p.packed.padded_width * channel_block;
   for (int ib = 0; ib < p.packed.in_blocks; ++ib) {
     TileWriter<Element> writer(v + long(ib) * slots * channel_block, long(p.packed.in_blocks) * slots * channel_block);
     for (long k = 0; k < tiles; ++k) {
       const long n = first + k / p.tiles_per_image, t = k % p.tiles_per_image;
       __m512 tile[tile_elements];
-      input_tile(p, packed_x + (n * p.packed.in_blocks + ib) * x_image_block, int(t / p.tiles_x), int(t % p.tiles_x),
-                 tile);
+      input_tile(in, n, ib, int(t / p.tiles_x), int(t % p.tiles_x), tile);
       writer.put(tile);
     }
     writer.finish();
@@ -543,14 +570,14 @@ long winograd_workspace_floats(const ConvGeometry& g, int batch, int threads) {
          winograd::floats_for<Element>(p.transformed_weights()) + long(threads) * p.thread_floats<Element>();
 }
 
-// y_packed (N, Cout/16, OH, OW, 16) = the convolution of packed_x (the layout
-// of Plan::packed) with the kernel whose blocked form is packed_w, plus bias;
-// the transformed operands are Element (float, or bf16 where the compiler has
-// vdpbf16ps), u holds transformed_weights() of them, scratch each thread's
-// thread_floats<Element>().
+// y_packed (N, Cout/16, OH, OW, 16) = the convolution of the input with the
+// kernel whose blocked form is packed_w, plus bias; the transformed operands
+// are Element (float, or bf16 where the compiler has vdpbf16ps), u holds
+// transformed_weights() of them, scratch each thread's thread_floats<Element>().
 template <class Element = float>
-void winograd_conv_forward(const winograd::Plan& p, int batch, const float* packed_x, const float* packed_w,
-                           const float* bias, float* packed_y, Element* u, float* scratch, ConvEpilogue epilogue) {
+void winograd_conv_forward(const winograd::Plan& p, int batch, const winograd::InputImages& input,
+                           const float* packed_w, const float* bias, float* packed_y, Element* u, float* scratch,
+                           ConvEpilogue epilogue) {
   using Operands = typename winograd::operands_for<Element>::type;
   static_assert(std::is_same_v<typename Operands::Element, Element>, "no vdpbf16ps kernel for bf16 tiles");
   winograd::transform_weights(p, packed_w, u);
@@ -563,7 +590,7 @@ void winograd_conv_forward(const winograd::Plan& p, int batch, const float* pack
 #pragma omp for schedule(static)
     for (int item = 0; item < items; ++item) {
       const int first = item * p.group, count = std::min(p.group, batch - first);
-      winograd::transform_input(p, packed_x, first, count, v);
+      winograd::transform_input(p, input, first, count, v);
       winograd::contract<Operands>(p, u, v, count * p.tiles_per_image, m);
       winograd::transform_output(p, m, bias, epilogue, first, count, packed_y);
     }
@@ -580,16 +607,16 @@ long winograd_weights_scratch(const winograd::Plan& p, int threads) {
 }
 
 // packed_dw (Cout/16, Cin/16, 3, 3, 16 in, 16 out) and dbias (Cout, or null),
-// both overwritten, = the gradients of the convolution of packed_x (the layout
-// of Plan::packed) whose output gradient is packed_dy (that of Plan::output),
+// both overwritten, = the gradients of the convolution of the input whose
+// output gradient is packed_dy (the layout of Plan::output),
 // the transformed tiles multiplied as Element (float, or bf16 on vdpbf16ps;
 // the bias sums the float dy). Each thread takes a contiguous share of the work
 // items, transforms them and sums their products into its own
 // transformed-domain copy; the copies are added in thread order and
 // transformed back, so the result depends only on the thread count.
 template <class Element = float>
-void winograd_conv_backward_weights(const winograd::Plan& p, int batch, const float* packed_x, const float* packed_dy,
-                                    float* packed_dw, float* dbias, float* scratch) {
+void winograd_conv_backward_weights(const winograd::Plan& p, int batch, const winograd::InputImages& input,
+                                    const float* packed_dy, float* packed_dw, float* dbias, float* scratch) {
   const long du_floats = p.transformed_weights();
   const long bias_floats = long(p.output.out_blocks) * channel_block;
   const long thread_floats = du_floats + bias_floats + winograd::gradient_thread_floats<Element>(p);
@@ -606,7 +633,7 @@ void winograd_conv_backward_weights(const winograd::Plan& p, int batch, const fl
     std::fill(du, du + du_floats + bias_floats, 0.0f);
     for (int item = items * t / threads; item < items * (t + 1) / threads; ++item) {
       const int first = item * p.group, count = std::min(p.group, batch - first);
-      winograd::transform_for_gradient(p, packed_x, packed_dy, first, count, v, m, bias);
+      winograd::transform_for_gradient(p, input, packed_dy, first, count, v, m, bias);
       winograd::accumulate_weight_gradient(p, v, m, count * p.tiles_per_image, du);
     }
 #pragma omp barrier

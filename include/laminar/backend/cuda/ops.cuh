@@ -3,6 +3,8 @@
 // evaluator, parallel_for and per-channel reduction as grid-stride kernels.
 // Every CUDA call is checked; an error names the call and CUDA's message.
 // Convolution, GEMM, pooling and the loss on this backend are the CUDA issue's.
+// It defines no channel_block, so every tensor it sees is planar
+// (core/layout.hpp); the layout arguments the layers pass are always planar.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -12,6 +14,7 @@
 
 #include "../../core/backend.hpp"
 #include "../../core/error.hpp"
+#include "../../core/layout.hpp"
 #include "../../core/workspace.hpp"
 
 namespace laminar {
@@ -173,6 +176,14 @@ struct ops<cuda> {
     parallel_for(n, cuda_detail::Fill<T>{dst, value});
   }
 
+  // Every tensor on this backend is planar: converting is copying.
+  template <class T>
+  static void convert(T* out, Layout to, const T* in, Layout from, int batch, int channels, long pixels) {
+    if (to != Layout::planar || from != Layout::planar)
+      throw Error("cuda: the blocked layout is the cpu backend's; this backend keeps every tensor planar");
+    copy(out, in, long(batch) * channels * pixels);
+  }
+
   template <class F>
   static void parallel_for(long n, const F& f) {
     if (n <= 0) return;
@@ -187,13 +198,13 @@ struct ops<cuda> {
   }
 
   template <class T, class E>
-  static void eval(T* out, int batch, int channels, long pixels, const E& e) {
+  static void eval(T* out, int batch, int channels, long pixels, const E& e, Layout = Layout::planar) {
     parallel_for(long(batch) * channels * pixels,
                  cuda_detail::AssignPerChannel<T, E>{out, e, channels, pixels});
   }
 
   template <class T, class E>
-  static void sum_per_channel(T* out, int batch, int channels, long pixels, const E& e) {
+  static void sum_per_channel(T* out, int batch, int channels, long pixels, const E& e, Layout = Layout::planar) {
     cuda_detail::sum_per_channel_kernel<<<channels, cuda_detail::block_size>>>(out, batch, channels, pixels, e);
     cuda_detail::check_launch("sum_per_channel_kernel launch");
   }
@@ -201,7 +212,7 @@ struct ops<cuda> {
   // first[c], second[c]: the sums of a and of b over channel c, in one read.
   template <class T, class A, class E>
   static void sum2_per_channel(T* first, T* second, int batch, int channels, long pixels, const A& a,
-                               const E& b) {
+                               const E& b, Layout = Layout::planar) {
     cuda_detail::sum2_per_channel_kernel<false><<<channels, cuda_detail::block_size>>>(
         static_cast<T*>(nullptr), first, second, batch, channels, pixels, a, b);
     cuda_detail::check_launch("sum2_per_channel_kernel launch");
@@ -211,7 +222,7 @@ struct ops<cuda> {
   // evaluated once per element.
   template <class T, class A, class E>
   static void eval_sum2_per_channel(T* out, T* first, T* second, int batch, int channels, long pixels, const A& a,
-                                    const E& b) {
+                                    const E& b, Layout = Layout::planar) {
     cuda_detail::sum2_per_channel_kernel<true><<<channels, cuda_detail::block_size>>>(out, first, second, batch,
                                                                                      channels, pixels, a, b);
     cuda_detail::check_launch("sum2_per_channel_kernel launch");
