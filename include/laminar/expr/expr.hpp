@@ -134,6 +134,10 @@ struct Divides {
   template <class A, class B>
   LAMINAR_HD auto operator()(A a, B b) const { return a / b; }
 };
+struct Square {
+  template <class A>
+  LAMINAR_HD auto operator()(A a) const { return a * a; }
+};
 struct Negate {
   template <class A>
   LAMINAR_HD auto operator()(A a) const { return -a; }

@@ -18,6 +18,7 @@ namespace activation {
 struct Relu {
   static constexpr const char* name = "ReLU";
   static constexpr bool derivative_from_output = true;
+  static constexpr bool cheap_value = true;
   // NaN passes through (as in PyTorch), so a NaN upstream is not silently zeroed.
   template <class T>
   LAMINAR_HD static T value(T x) { return x < T(0) ? T(0) : x; }
@@ -51,6 +52,7 @@ template <double Factor>
 struct Scaling {
   static constexpr const char* name = "Scale";
   static constexpr bool derivative_from_output = true;  // the derivative is the constant
+  static constexpr bool cheap_value = true;
   template <class T>
   LAMINAR_HD static T value(T x) { return T(Factor) * x; }
   template <class T>
@@ -185,6 +187,12 @@ struct Tanh {
 // the code as written.
 template <class F>
 inline constexpr bool derivative_from_output = requires { requires F::derivative_from_output; };
+
+// Whether F::value is a compare or a multiply, cheaper to compute again from
+// its input than to read back from memory: a fused op whose derivative reads y
+// then recomputes y from the input it recomputes anyway.
+template <class F>
+inline constexpr bool cheap_value = requires { requires F::cheap_value; };
 
 // Whether F::derivative costs more than a pass over memory (a transcendental
 // function), so that batch norm's fused backward evaluates dy f'(z) once and

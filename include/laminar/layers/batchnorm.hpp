@@ -21,10 +21,6 @@ struct InverseSqrt {
   template <class T>
   LAMINAR_HD T operator()(T variance) const { return T(1) / std::sqrt(variance + T(epsilon)); }
 };
-struct Square {
-  template <class T>
-  LAMINAR_HD T operator()(T x) const { return x * x; }
-};
 }  // namespace detail
 
 template <double Momentum = 0.1, double Epsilon = 1e-5>
@@ -87,10 +83,15 @@ struct BatchNormWith {
         if (count < 2)
           throw Error(name() + " in training mode needs more than one value per channel, got batch " +
                       std::to_string(batch) + " of " + In::name());
-        T* variance = variance_.data();
-        ops<B>::sum_per_channel(mean, batch, C, P, in(x), layout);
-        ops<B>::eval(mean, C, in(mean) * T(1.0 / count));
-        ops<B>::sum_per_channel(variance, batch, C, P, map(detail::Square{}, in(x) - per_channel(mean)), layout);
+        T* variance = variance_.data();  // until the running update, the sum of squared deviations
+        if constexpr (requires { ops<B>::centered_sums_per_channel(mean, variance, batch, C, P, in(x), layout); }) {
+          ops<B>::centered_sums_per_channel(mean, variance, batch, C, P, in(x), layout);
+          ops<B>::eval(mean, C, in(mean) * T(1.0 / count));
+        } else {  // a backend without the one-call form: the sum, then the squares about the mean
+          ops<B>::sum_per_channel(mean, batch, C, P, in(x), layout);
+          ops<B>::eval(mean, C, in(mean) * T(1.0 / count));
+          ops<B>::sum_per_channel(variance, batch, C, P, map(Square{}, in(x) - per_channel(mean)), layout);
+        }
         ops<B>::eval(inv_std, C, map(detail::InverseSqrt{Epsilon}, in(variance) * T(1.0 / count)));
         T* run_mean = running_mean.value();
         T* run_var = running_var.value();

@@ -216,12 +216,18 @@ struct NormalizationFusion {
         norm_.backward_from(g, u, du, batch, layout);
     }
 
-    // d(loss)/d(BatchNorm's output) as an expression.
+    // d(loss)/d(BatchNorm's output) as an expression. The activation's input
+    // z is recomputed from u; so is its output where that is cheaper than
+    // reading y back (ReLU: one read fewer in each of BatchNorm's two passes).
     auto output_gradient(const T* u, const T* y, const T* dy) const {
-      if constexpr (has_activation)
-        return expr::map(activation::Gradient<Function>{}, norm_.affine(u), expr::in(y), expr::in(dy));
+      using namespace expr;
+      if constexpr (has_activation && activation::cheap_value<Function>)
+        return map(activation::Gradient<Function>{}, norm_.affine(u),
+                   map(activation::Value<Function>{}, norm_.affine(u)), in(dy));
+      else if constexpr (has_activation)
+        return map(activation::Gradient<Function>{}, norm_.affine(u), in(y), in(dy));
       else
-        return expr::in(dy);
+        return in(dy);
     }
 
     using Function = typename ActivationFunction<Act>::type;

@@ -473,7 +473,7 @@ class Optimizer {
       if (s.parameter->frozen) continue;
       const long columns = s.parameter->size / s.rows;
       ops<B>::sum_per_channel(row_sums_.data(), 1, int(s.rows), columns,
-                              map(laminar::detail::Square{}, in(s.parameter->grad())));
+                              map(expr::Square{}, in(s.parameter->grad())));
       ops<B>::sum_per_channel(totals_.data() + counted, 1, 1, s.rows, in(row_sums_.data()));
       ++counted;
     }
@@ -491,7 +491,7 @@ class Optimizer {
     T* w = s.parameter->value();
     T* factor = row_sums_.data();
     const long columns = s.parameter->size / s.rows;
-    ops<B>::sum_per_channel(factor, 1, int(s.rows), columns, map(laminar::detail::Square{}, in(w)));
+    ops<B>::sum_per_channel(factor, 1, int(s.rows), columns, map(expr::Square{}, in(w)));
     ops<B>::eval(factor, s.rows, map(MaxNormFactor<T>{T(s.max_norm)}, in(factor)));
     ops<B>::eval(w, 1, int(s.rows), columns, in(w) * per_channel(factor));
   }

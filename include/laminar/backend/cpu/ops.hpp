@@ -307,18 +307,24 @@ void eval_blocked(T* out, int batch, int channels, long pixels, const E& e) {
   }
 }
 
-// Per-channel sums over samples and pixels of a blocked tensor:
-//   Sums 1:              first[c] = sum of a;
-//   Sums 2, Store false: first[c] = sum of a, second[c] = sum of b;
-//   Sums 2, Store true:  out = a, first[c] = sum of a, second[c] = sum of a * b.
+// What a per-channel reduction sums beside a, and whether it writes a:
+//   none:     sum_b = 0;
+//   b:        sum_b = the sum of b;
+//   a_times_b: out = a, and sum_b = the sum of a * b (a evaluated once);
+//   a_squared: sum_b = the sum of a^2, squared in the accumulator's precision.
+enum class SecondSum { none, b, a_times_b, a_squared };
+
+// Per-channel sums over samples and pixels of a blocked tensor, handed to
+// finish(c, sum_a, sum_b) in the accumulator's precision.
 // The batch is cut into at most 32 chunks fixed by its size; each (chunk,
 // channel block) sums its samples in order into its own partial, and the
 // partials are added in chunk order, so the sums depend on neither the thread
 // count nor the schedule. With one block (16 channels) a split over channels
 // alone would leave one thread idle.
-template <int Sums, bool Store, class T, class A, class E>
-void channel_sums_blocked(T* out, T* first, T* second, int batch, int channels, long pixels, const A& a, const E& b) {
+template <SecondSum Second, class T, class A, class E, class Finish>
+void channel_sums_blocked(T* out, int batch, int channels, long pixels, const A& a, const E& b, const Finish& finish) {
   using Acc = Accumulator<T>;
+  constexpr int Sums = Second == SecondSum::none ? 1 : 2;
   constexpr int k = channel_block;
   const int blocks = channels / k;
   const int chunks = std::min(batch, 32);
@@ -340,11 +346,13 @@ void channel_sums_blocked(T* out, T* first, T* second, int batch, int channels, 
           for (int c = 0; c < k; ++c) {
             const T value = T(local_a(at + c, block * k + c));
             sum_a[c] += Acc(value);
-            if constexpr (Sums == 2 && Store) {
+            if constexpr (Second == SecondSum::a_times_b) {
               out[at + c] = value;
               sum_b[c] += Acc(value * T(local_b(at + c, block * k + c)));
-            } else if constexpr (Sums == 2) {
+            } else if constexpr (Second == SecondSum::b) {
               sum_b[c] += Acc(local_b(at + c, block * k + c));
+            } else if constexpr (Second == SecondSum::a_squared) {
+              sum_b[c] += Acc(value) * Acc(value);
             }
           }
         }
@@ -363,8 +371,7 @@ void channel_sums_blocked(T* out, T* first, T* second, int batch, int channels, 
       total_a += sums[c % k];
       if constexpr (Sums == 2) total_b += sums[k + c % k];
     }
-    first[c] = T(total_a);
-    if constexpr (Sums == 2) second[c] = T(total_b);
+    finish(c, total_a, total_b);
   }
 }
 
@@ -585,8 +592,8 @@ struct ops<cpu> {
   static void sum_per_channel(T* out, int batch, int channels, long pixels, const E& e,
                               Layout layout = Layout::planar) {
     if (layout == Layout::blocked && pixels > 1)
-      return cpu_detail::channel_sums_blocked<1, false>(static_cast<T*>(nullptr), out, static_cast<T*>(nullptr), batch,
-                                                        channels, pixels, e, e);
+      return cpu_detail::channel_sums_blocked<cpu_detail::SecondSum::none>(
+          static_cast<T*>(nullptr), batch, channels, pixels, e, e, [&](int c, auto sum, auto) { out[c] = T(sum); });
     using Acc = cpu_detail::Accumulator<T>;
 #pragma omp parallel if (long(batch) * channels * pixels > 16384)
     {
@@ -603,6 +610,32 @@ struct ops<cpu> {
         }
         out[c] = T(total);
       }
+    }
+  }
+
+  // sum[c] and squares[c] = the sum of e and the sum of (e - sum[c] / count)^2
+  // over the count = batch * pixels elements of channel c: batch norm's
+  // statistics. Where the accumulator is wider than T (float sums in double),
+  // one pass takes the sums of e and of e^2 and combines them in double, whose
+  // 53 bits keep the difference exact to far beyond float's; in T's own
+  // precision (double) the squares are taken about the mean in a second pass.
+  template <class T, class E>
+  static void centered_sums_per_channel(T* sum, T* squares, int batch, int channels, long pixels, const E& e,
+                                        Layout layout = Layout::planar) {
+    using Acc = cpu_detail::Accumulator<T>;
+    if constexpr (sizeof(Acc) > sizeof(T)) {
+      const Acc count = Acc(batch) * Acc(pixels);
+      channel_sums2<cpu_detail::SecondSum::a_squared>(static_cast<T*>(nullptr), batch, channels, pixels, e, e, layout,
+                                                      [&](int c, Acc total, Acc total_squares) {
+                             sum[c] = T(total);
+                             squares[c] = T(std::max(Acc(0), total_squares - total * total / count));
+                           });
+    } else {
+      using namespace expr;
+      sum_per_channel(sum, batch, channels, pixels, e, layout);
+      std::vector<T> mean(static_cast<std::size_t>(channels));
+      for (int c = 0; c < channels; ++c) mean[std::size_t(c)] = T(sum[c] / (double(batch) * double(pixels)));
+      sum_per_channel(squares, batch, channels, pixels, map(Square{}, e - per_channel(mean.data())), layout);
     }
   }
 
@@ -723,10 +756,8 @@ struct ops<cpu> {
   template <class T, class A, class E>
   static void sum2_per_channel(T* first, T* second, int batch, int channels, long pixels, const A& a,
                                const E& b, Layout layout = Layout::planar) {
-    if (layout == Layout::blocked && pixels > 1)
-      return cpu_detail::channel_sums_blocked<2, false>(static_cast<T*>(nullptr), first, second, batch, channels,
-                                                        pixels, a, b);
-    channel_sums2<false>(static_cast<T*>(nullptr), first, second, batch, channels, pixels, a, b);
+    channel_sums2<cpu_detail::SecondSum::b>(static_cast<T*>(nullptr), batch, channels, pixels, a, b, layout,
+                                            [&](int c, auto sum_a, auto sum_b) { first[c] = T(sum_a), second[c] = T(sum_b); });
   }
 
   // out = a, and first[c], second[c] the sums of a and of a * b over channel c,
@@ -736,17 +767,20 @@ struct ops<cpu> {
   template <class T, class A, class E>
   static void eval_sum2_per_channel(T* out, T* first, T* second, int batch, int channels, long pixels, const A& a,
                                     const E& b, Layout layout = Layout::planar) {
-    if (layout == Layout::blocked && pixels > 1)
-      return cpu_detail::channel_sums_blocked<2, true>(out, first, second, batch, channels, pixels, a, b);
-    channel_sums2<true>(out, first, second, batch, channels, pixels, a, b);
+    channel_sums2<cpu_detail::SecondSum::a_times_b>(
+        out, batch, channels, pixels, a, b, layout,
+        [&](int c, auto sum_a, auto sum_b) { first[c] = T(sum_a), second[c] = T(sum_b); });
   }
 
  private:
-  // The loop of sum2_per_channel (Store false: sums a and b) and of
-  // eval_sum2_per_channel (Store true: writes a to out, sums a and a * b).
-  template <bool Store, class T, class A, class E>
-  static void channel_sums2(T* out, T* first, T* second, int batch, int channels, long pixels, const A& a,
-                            const E& b) {
+  // The loop of sum2_per_channel, eval_sum2_per_channel and
+  // centered_sums_per_channel: the sum of a and the sum `Second` says, handed
+  // to finish(c, sum_a, sum_b) in the accumulator's precision.
+  template <cpu_detail::SecondSum Second, class T, class A, class E, class Finish>
+  static void channel_sums2(T* out, int batch, int channels, long pixels, const A& a, const E& b, Layout layout,
+                            const Finish& finish) {
+    if (layout == Layout::blocked && pixels > 1)
+      return cpu_detail::channel_sums_blocked<Second>(out, batch, channels, pixels, a, b, finish);
     using Acc = cpu_detail::Accumulator<T>;
 #pragma omp parallel if (long(batch) * channels * pixels > 16384)
     {
@@ -762,18 +796,19 @@ struct ops<cpu> {
           for (long p = 0; p < pixels; ++p) {
             const T value = T(local_a(base + p, c));
             partial_a += Acc(value);
-            if constexpr (Store) {
+            if constexpr (Second == cpu_detail::SecondSum::a_times_b) {
               out[base + p] = value;
               partial_b += Acc(value * T(local_b(base + p, c)));
-            } else {
+            } else if constexpr (Second == cpu_detail::SecondSum::b) {
               partial_b += Acc(local_b(base + p, c));
+            } else if constexpr (Second == cpu_detail::SecondSum::a_squared) {
+              partial_b += Acc(value) * Acc(value);
             }
           }
           total_a += partial_a;
           total_b += partial_b;
         }
-        first[c] = T(total_a);
-        second[c] = T(total_b);
+        finish(c, total_a, total_b);
       }
     }
   }
