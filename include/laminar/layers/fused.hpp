@@ -163,7 +163,9 @@ struct NormalizationFusion {
           u = convolution_out_.reserve(std::size_t(batch) * Mid::size);
           convolution_.forward(ctx, x, u, batch);
         }
-        T* du = convolution_grad_.reserve(std::size_t(batch) * Mid::size);
+        // du lives only until the convolution's backward has read it, so every
+        // fused op shares one buffer (workspace slot 3) rather than keeping its own.
+        T* du = ctx.workspace.template get<T>(std::size_t(batch) * Mid::size, 3);
         normalization_backward(output_gradient(u, y, dy), u, du, batch, layout);
         convolution_.backward(ctx, x, nullptr, du, dx, batch);
       } else {
@@ -235,7 +237,7 @@ struct NormalizationFusion {
 
     [[no_unique_address]] ConvolutionOp convolution_;
     typename Norm::template Layer<Mid, T, B> norm_;
-    Buffer<T, B> convolution_out_, convolution_grad_, folded_weight_, folded_bias_;
+    Buffer<T, B> convolution_out_, folded_weight_, folded_bias_;
   };
 };
 

@@ -340,18 +340,21 @@ void direct_conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x
 // --- Winograd F(2x2, 3x3) over the blocked layout ----------------------------------
 
 #if defined(__AVX512F__)
-// One call's operands in the workspace (slot 0): the packed input and output,
-// the blocked weights, their transform (as Element), and the threads' tiles.
+// One call's operands in the workspace (slot 0): the packed input and output
+// (where the input or output in `layouts` is planar, else empty), the blocked
+// weights, their transform (as Element), and the threads' tiles.
 template <class Element>
 struct WinogradOperands {
   float *input, *output, *weights;
   Element* transformed;
   float* tiles;
 
-  WinogradOperands(const winograd::Plan& p, int batch, Workspace<cpu>& ws)
-      : input(ws.get<float>(std::size_t(winograd_workspace_floats<Element>(p.g, batch, omp_get_max_threads())))),
-        output(input + long(batch) * p.packed.input_image()),
-        weights(output + long(batch) * p.output.output_image()),
+  WinogradOperands(const winograd::Plan& p, int batch, Workspace<cpu>& ws, ConvLayouts layouts)
+      : input(ws.get<float>(std::size_t(winograd_workspace_floats<Element>(
+            p.g, batch, omp_get_max_threads(), layouts.input == Layout::planar,
+            layouts.output == Layout::planar)))),
+        output(input + (layouts.input == Layout::planar ? long(batch) * p.packed.input_image() : 0)),
+        weights(output + (layouts.output == Layout::planar ? long(batch) * p.output.output_image() : 0)),
         transformed(reinterpret_cast<Element*>(weights + p.packed.packed_weights())),
         tiles(weights + p.packed.packed_weights() + winograd::floats_for<Element>(p.transformed_weights())) {}
 };
@@ -372,7 +375,7 @@ void winograd_conv2d_forward(const ConvGeometry& g, int batch, const float* x, c
                              float* y, Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none,
                              ConvLayouts layouts = {}) {
   const winograd::Plan p(g);
-  const WinogradOperands<Element> o(p, batch, ws);
+  const WinogradOperands<Element> o(p, batch, ws, layouts);
   const bool blocked_y = layouts.output == Layout::blocked;
   pack_forward_weights(p.packed, w, o.weights);
   winograd_conv_forward(p, batch, winograd_input(p, batch, x, layouts.input, o.input), o.weights, bias,
@@ -386,7 +389,8 @@ template <class Element = float>
 void winograd_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,
                                    Workspace<cpu>& ws, ConvLayouts layouts = {}) {
   const winograd::Plan p(transposed_convolution(g));
-  const WinogradOperands<Element> o(p, batch, ws);
+  // The plan's input is dy (in layouts.output) and its output dx (in layouts.input).
+  const WinogradOperands<Element> o(p, batch, ws, {layouts.output, layouts.input});
   const bool blocked_dx = layouts.input == Layout::blocked;
   pack_transposed_weights(p.packed, g, w, o.weights);
   winograd_conv_forward(p, batch, winograd_input(p, batch, dy, layouts.output, o.input), o.weights, nullptr,

@@ -561,13 +561,17 @@ inline void transform_weight_gradient(const Plan& p, const float* du, float* pac
 
 }  // namespace winograd
 
-// Floats of workspace a Winograd convolution of g takes: packed input and
-// output, blocked and transformed weights (as Element), and each thread's tiles.
+// Floats of workspace a Winograd convolution of g takes: the packed input and
+// output where they are not the caller's own (a planar input or output; see
+// core/layout.hpp), blocked and transformed weights (as Element), and each
+// thread's tiles.
 template <class Element = float>
-long winograd_workspace_floats(const ConvGeometry& g, int batch, int threads) {
+long winograd_workspace_floats(const ConvGeometry& g, int batch, int threads, bool packs_input = true,
+                               bool packs_output = true) {
   const winograd::Plan p(g);
-  return long(batch) * (p.packed.input_image() + p.output.output_image()) + p.packed.packed_weights() +
-         winograd::floats_for<Element>(p.transformed_weights()) + long(threads) * p.thread_floats<Element>();
+  return long(batch) * ((packs_input ? p.packed.input_image() : 0) + (packs_output ? p.output.output_image() : 0)) +
+         p.packed.packed_weights() + winograd::floats_for<Element>(p.transformed_weights()) +
+         long(threads) * p.thread_floats<Element>();
 }
 
 // y_packed (N, Cout/16, OH, OW, 16) = the convolution of the input with the
