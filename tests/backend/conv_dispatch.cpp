@@ -79,6 +79,19 @@ TEST_CASE("cpu convolutions equal the im2col reference for other kernels, stride
   check_passes_match_reference(convolution(16, 16, 16, 32, 1, 2, 0), 2);  // strided 1x1 shortcut
 }
 
+TEST_CASE("strided input gradients, as phases of the direct kernel, equal the im2col reference") {
+  // Every phase shape: taps 1 and 2 (3x3, stride 2), a tapless phase (1x1 and
+  // 2x2 kernels), strides 3 and (2, 1), no padding, padding 2, odd sizes whose
+  // last phase is a pixel shorter, channels off the vector width.
+  check_passes_match_reference(convolution(16, 15, 13, 32, 3, 2, 1), 2);
+  check_passes_match_reference(convolution(20, 9, 9, 17, 3, 2, 0), 3);
+  check_passes_match_reference(convolution(16, 12, 12, 16, 2, 2, 0), 2);
+  check_passes_match_reference(convolution(16, 13, 11, 32, 1, 2, 0), 1);
+  check_passes_match_reference(convolution(8, 14, 11, 16, 5, 2, 2), 2);
+  check_passes_match_reference(convolution(16, 16, 17, 16, 3, 3, 1), 2);
+  check_passes_match_reference(convolution(16, 10, 9, 32, 3, 3, 2, 1, 1, 1), 3);
+}
+
 TEST_CASE("a float network through the cpu convolutions matches the same network in double") {
   using Net = Sequential<Input<20, 9, 9>, Conv<3, 3, 33>, ReLU, Conv<3, 3, 17, 2>, ReLU, Conv<1, 1, 16>, Flatten,
                          Dense<5>>;

@@ -312,6 +312,100 @@ void direct_conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, 
   if (!blocked_dx) unpack_output(t, batch, packed_dx, dx);
 }
 
+#if defined(__AVX512F__)
+// The input gradient of a strided convolution (stride s, any kernel and
+// padding) as s_h * s_w stride-1 convolutions of dy by the direct kernel, one
+// per phase of dx's pixels: the pixels iy = q + s m of phase q take the taps
+// ky = r + s j with r = (q + pad) mod s, from dy rows m + (q + pad - r) / s - j.
+// Each phase is a convolution with the flipped, transposed sub-kernel of those
+// taps, written straight to its interleaved pixels of dx (OutputPlacement);
+// the phases share one padded copy of dy. A phase without taps (a 1x1 kernel's
+// odd pixels) is zero. Same FLOPs as the convolution itself, where im2col +
+// GEMM paid a column buffer and a scatter.
+struct GradientPhase {
+  int first_tap, taps;  // taps first_tap, first_tap + s, ...
+  int shift;            // dx pixel m of the phase reads dy pixels m + shift - j
+  int pixels;           // dx pixels in the phase along the axis
+};
+
+inline GradientPhase gradient_phase(int q, int stride, int pad, int kernel, int extent) {
+  const int r = (q + pad) % stride;
+  return {r, r < kernel ? (kernel - r + stride - 1) / stride : 0, (q + pad - r) / stride,
+          q < extent ? (extent - q + stride - 1) / stride : 0};
+}
+
+template <class T>
+void direct_conv2d_backward_data_phases(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx,
+                                        Workspace<cpu>& ws, ConvLayouts layouts) {
+  // The border dy needs for every phase's windows, above and below (left and right).
+  int top = 0, bottom = 0, left = 0, right = 0;
+  for (int q = 0; q < g.stride_h; ++q) {
+    const GradientPhase p = gradient_phase(q, g.stride_h, g.pad_top, g.kernel_h, g.height);
+    if (p.taps == 0 || p.pixels == 0) continue;
+    top = std::max(top, p.taps - 1 - p.shift);
+    bottom = std::max(bottom, p.pixels - 1 + p.shift - (g.out_height - 1));
+  }
+  for (int q = 0; q < g.stride_w; ++q) {
+    const GradientPhase p = gradient_phase(q, g.stride_w, g.pad_left, g.kernel_w, g.width);
+    if (p.taps == 0 || p.pixels == 0) continue;
+    left = std::max(left, p.taps - 1 - p.shift);
+    right = std::max(right, p.pixels - 1 + p.shift - (g.out_width - 1));
+  }
+  // dy packed with that border: the input of a convolution with dy's extents and padding.
+  ConvGeometry dy_geometry{g.out_channels, g.out_height, g.out_width, g.in_channels, 1, 1, 1, 1, 1, 1, top, left};
+  BlockedConv packed(dy_geometry);
+  packed.padded_height = top + g.out_height + bottom;
+  packed.padded_width = left + g.out_width + right;
+  const BlockedConv full(g);  // dx's blocks
+  const long dx_image = long(full.in_blocks) * g.in_pixels() * channel_block;
+  const bool blocked_dx = layouts.input == Layout::blocked;
+  const long weights = long(full.in_blocks) * full.out_blocks * g.kernel_h * g.kernel_w * channel_block * channel_block;
+  T* packed_dy = ws.get<T>(std::size_t(batch * packed.input_image() + weights + (blocked_dx ? 0 : batch * dx_image)));
+  T* packed_w = packed_dy + batch * packed.input_image();
+  T* target = blocked_dx ? dx : packed_w + weights;
+  pack_input(packed, batch, dy, packed_dy, layouts.output);
+  bool empty_phase = false;
+  for (int qy = 0; qy < g.stride_h; ++qy)
+    for (int qx = 0; qx < g.stride_w; ++qx) {
+      const GradientPhase py = gradient_phase(qy, g.stride_h, g.pad_top, g.kernel_h, g.height);
+      const GradientPhase px = gradient_phase(qx, g.stride_w, g.pad_left, g.kernel_w, g.width);
+      empty_phase |= (py.taps == 0 || px.taps == 0) && py.pixels > 0 && px.pixels > 0;
+    }
+  if (empty_phase) std::fill(target, target + batch * dx_image, T(0));
+  for (int qy = 0; qy < g.stride_h; ++qy)
+    for (int qx = 0; qx < g.stride_w; ++qx) {
+      const GradientPhase py = gradient_phase(qy, g.stride_h, g.pad_top, g.kernel_h, g.height);
+      const GradientPhase px = gradient_phase(qx, g.stride_w, g.pad_left, g.kernel_w, g.width);
+      if (py.taps == 0 || px.taps == 0 || py.pixels == 0 || px.pixels == 0) continue;
+      // (Cin, phase pixels) = the stride-1 convolution of dy (Cout channels) with the phase's taps.
+      BlockedConv phase(ConvGeometry{g.out_channels, g.out_height, g.out_width, g.in_channels, py.pixels, px.pixels,
+                                     py.taps, px.taps, 1, 1, 0, 0});
+      phase.padded_height = packed.padded_height;
+      phase.padded_width = packed.padded_width;
+      pack_weights(phase,
+                   [&](int o, int i, int jy, int jx) {
+                     const int ky = py.first_tap + g.stride_h * (py.taps - 1 - jy);
+                     const int kx = px.first_tap + g.stride_w * (px.taps - 1 - jx);
+                     return w[((long(i) * g.in_channels + o) * g.kernel_h + ky) * g.kernel_w + kx];
+                   },
+                   packed_w);
+      // The window of dx pixel 0 of the phase starts at dy pixel shift - (taps - 1).
+      const long origin = (long(top + py.shift - (py.taps - 1)) * packed.padded_width + left + px.shift -
+                           (px.taps - 1)) * channel_block;
+      const long row = long(g.width) * channel_block;
+      direct_conv_forward_placed(phase, batch, packed_dy + origin, packed.input_image(), packed_w,
+                                 {target + qy * row + long(qx) * channel_block, dx_image, g.in_pixels() * channel_block,
+                                  g.stride_h * row, long(g.stride_w) * channel_block});
+    }
+  if (!blocked_dx) {
+    // dx's blocks as the output of a convolution with dx's extents.
+    const BlockedConv dx_blocks(ConvGeometry{g.out_channels, g.out_height, g.out_width, g.in_channels, g.height,
+                                             g.width, 1, 1, 1, 1, 0, 0});
+    unpack_output(dx_blocks, batch, target, dx);
+  }
+}
+#endif
+
 template <class T>
 void direct_conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x, const T* dy, T* dw, T* dbias,
                                     Workspace<cpu>& ws, ConvLayouts layouts = {}) {
@@ -461,6 +555,13 @@ inline bool use_direct_conv(const ConvGeometry& g, ConvPass pass) {
   return pass != ConvPass::backward_data || has_transposed_convolution(g);
 }
 
+// Whether the input gradient of g, which has no transposed convolution (a
+// stride above 1), runs as phases of the direct kernel
+// (direct_conv2d_backward_data_phases) rather than im2col.
+inline bool use_gradient_phases(const ConvGeometry& g) {
+  return forced_conv_choice() != ConvChoice::im2col && !has_transposed_convolution(g);
+}
+
 // Whether a pass of g runs as Winograd F(2x2, 3x3) on transformed operands of
 // Element: float, or bf16_bits on the vdpbf16ps kernels. `run` is the
 // convolution actually computed: g itself, or for the input gradient its
@@ -510,9 +611,13 @@ void product_conv2d_forward(const ConvGeometry& g, int batch, const T* x, const 
 template <class T>
 void product_conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, const T* w, T* dx,
                                   Workspace<cpu>& ws, ConvLayouts layouts = {}) {
-  if constexpr (direct_conv_available<T>)
+#if defined(__AVX512F__)
+  if constexpr (direct_conv_available<T>) {
     if (use_direct_conv(g, ConvPass::backward_data))
       return direct_conv2d_backward_data(g, batch, dy, w, dx, ws, layouts);
+    if (use_gradient_phases(g)) return direct_conv2d_backward_data_phases(g, batch, dy, w, dx, ws, layouts);
+  }
+#endif
   planar_backward_data(g, batch, dy, dx, ws, layouts,
                        [&](const T* dyp, T* dxp) { im2col_conv_backward_data(g, batch, dyp, w, dxp, ws); });
 }

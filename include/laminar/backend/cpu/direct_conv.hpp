@@ -103,6 +103,7 @@ struct Tile {
   long x_row, x_block;  // elements between input rows, input channel blocks
   long w_block;         // elements between the weights of consecutive output blocks
   long y_row, y_block;  // floats between output rows, output channel blocks
+  long y_column;        // floats between output columns: 16, or a multiple where outputs interleave
   int in_blocks, last_channels;  // real channels in the last input block: the zero tail is skipped
   int kernel_h, kernel_w, stride_h, stride_w;
   bool relu;  // the epilogue: each sum becomes max(0, sum) as it is stored
@@ -209,7 +210,7 @@ void forward_tile(const Tile<typename Operands::Element>& t) {
       for (int c = 0; c < Columns; ++c) {
         // vmaxps returns its second operand when either is NaN: a NaN sum stays NaN.
         const __m512 sum = acc[j][r * Columns + c];
-        _mm512_storeu_ps(t.y + j * t.y_block + r * t.y_row + c * channel_block,
+        _mm512_storeu_ps(t.y + j * t.y_block + r * t.y_row + c * t.y_column,
                          t.relu ? _mm512_max_ps(_mm512_setzero_ps(), sum) : sum);
       }
 }
@@ -298,6 +299,19 @@ inline bool weights_major(const BlockedConv& b, long element_bytes) {
   return b.packed_weights() * element_bytes > (1l << 20);
 }
 
+// Where the kernel writes output pixel (oy, ox) of channel block ob of image n:
+// at y + n * image + ob * block + oy * row + ox * column. Packed: the blocked
+// (N, Cout/16, OH, OW, 16) of forward_scalar; a strided placement interleaves
+// the outputs of several passes (the phases of a strided input gradient).
+struct OutputPlacement {
+  float* y;
+  long image, block, row, column;
+  static OutputPlacement packed(const BlockedConv& b, float* packed_y) {
+    const long row = long(b.g.out_width) * channel_block, block = b.g.out_height * row;
+    return {packed_y, b.out_blocks * block, block, row, channel_block};
+  }
+};
+
 // See forward_scalar for the operands; images is a PaddedImages or, in
 // image-major order only, a BlockedImages. Work items are (image, pair of
 // output blocks, band of output rows); a band is one tile high and is swept in
@@ -306,7 +320,7 @@ inline bool weights_major(const BlockedConv& b, long element_bytes) {
 // rows, 3x3 whole).
 template <class Operands, class Images>
 void forward(const BlockedConv& b, int batch, const Images& images, const typename Operands::Element* packed_w,
-             const float* bias, float* packed_y, ConvEpilogue epilogue) {
+             const float* bias, const OutputPlacement& out, ConvEpilogue epilogue) {
   using Element = typename Operands::Element;
   const ConvGeometry& g = b.g;
   const int width = g.out_width, height = g.out_height;
@@ -323,8 +337,9 @@ void forward(const BlockedConv& b, int batch, const Images& images, const typena
   base.x_row = long(b.padded_width) * channel_block;
   base.x_block = long(b.padded_height) * base.x_row;
   base.w_block = long(b.in_blocks) * g.kernel_h * g.kernel_w * channel_block * channel_block;
-  base.y_row = long(width) * channel_block;
-  base.y_block = long(height) * base.y_row;
+  base.y_row = out.row;
+  base.y_block = out.block;
+  base.y_column = out.column;
   base.in_blocks = b.in_blocks;
   base.last_channels = last_channels;
   base.kernel_h = g.kernel_h;
@@ -364,7 +379,7 @@ void forward(const BlockedConv& b, int batch, const Images& images, const typena
         const int ox = tile * columns;
         const int tile_columns = tile + 1 == column_tiles ? last_columns : columns;
         t.x = x_image + long(oy) * g.stride_h * base.x_row + long(ox) * g.stride_w * channel_block;
-        t.y = packed_y + (long(n) * b.out_blocks + ob) * base.y_block + long(oy) * base.y_row + long(ox) * channel_block;
+        t.y = out.y + n * out.image + ob * out.block + oy * out.row + ox * out.column;
         if (const TileKernel<Operands> kernel = tile_kernel<Operands>(blocks, band_rows, tile_columns)) {
           kernel(t);
         } else {
@@ -390,11 +405,22 @@ inline void direct_conv_forward(const BlockedConv& b, int batch, const float* pa
                                 const float* bias, float* packed_y, ConvEpilogue epilogue = ConvEpilogue::none) {
 #if defined(__AVX512F__)
   direct::forward<direct::FloatOperands>(b, batch, direct::PaddedImages<float>{packed_x, b.input_image()}, packed_w,
-                                         bias, packed_y, epilogue);
+                                         bias, direct::OutputPlacement::packed(b, packed_y), epilogue);
 #else
   direct_conv_forward_scalar(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
 #endif
 }
+
+#if defined(__AVX512F__)
+// direct_conv_forward on packed images `image` floats apart starting at
+// packed_x (a window into larger padded images where b's padded extents say
+// so), writing through `out`.
+inline void direct_conv_forward_placed(const BlockedConv& b, int batch, const float* packed_x, long image,
+                                       const float* packed_w, const direct::OutputPlacement& out) {
+  direct::forward<direct::FloatOperands>(b, batch, direct::PaddedImages<float>{packed_x, image}, packed_w, nullptr,
+                                         out, ConvEpilogue::none);
+}
+#endif
 
 // Whether direct_conv_forward_blocked applies: the kernel sweeps image by
 // image (see direct::weights_major), so each thread pads an image once.
@@ -417,8 +443,8 @@ inline void direct_conv_forward_blocked(const BlockedConv& b, int batch, const f
                                         const float* bias, float* packed_y, float* scratch,
                                         ConvEpilogue epilogue = ConvEpilogue::none) {
 #if defined(__AVX512F__)
-  direct::forward<direct::FloatOperands>(b, batch, direct::BlockedImages{&b, x, scratch}, packed_w, bias, packed_y,
-                                         epilogue);
+  direct::forward<direct::FloatOperands>(b, batch, direct::BlockedImages{&b, x, scratch}, packed_w, bias,
+                                         direct::OutputPlacement::packed(b, packed_y), epilogue);
 #else
   (void)b, (void)batch, (void)x, (void)packed_w, (void)bias, (void)packed_y, (void)scratch, (void)epilogue;
   throw Error("direct_conv_forward_blocked needs AVX-512");
@@ -431,7 +457,7 @@ inline void direct_conv_forward_bf16(const BlockedConv& b, int batch, const bf16
                                      ConvEpilogue epilogue = ConvEpilogue::none) {
 #if defined(__AVX512BF16__)
   direct::forward<direct::Bf16Operands>(b, batch, direct::PaddedImages<bf16_bits>{packed_x, b.input_image()},
-                                        packed_w, bias, packed_y, epilogue);
+                                        packed_w, bias, direct::OutputPlacement::packed(b, packed_y), epilogue);
 #else
   direct_conv_forward_bf16_scalar(b, batch, packed_x, packed_w, bias, packed_y, epilogue);
 #endif

@@ -314,6 +314,7 @@ void contract(const Plan& p, const typename Operands::Element* u, const typename
   base.x_block = stride;
   base.w_block = long(in_blocks) * tap;
   base.y_block = stride;
+  base.y_column = channel_block;
   base.in_blocks = in_blocks;
   base.last_channels = p.g.in_channels - (in_blocks - 1) * channel_block;
   base.kernel_h = base.kernel_w = base.stride_h = base.stride_w = 1;
