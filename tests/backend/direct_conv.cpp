@@ -119,6 +119,18 @@ TEST_CASE("direct convolution matches the naive one at widths 7 15 and 31") {
   check_forward(convolution(64, 3, 3, 32, 3, 1, 1), 3);
 }
 
+TEST_CASE("the 3-wide row kernel matches the naive convolution at every row width it takes") {
+  // Widths 1-14 give single tiles of every column count, one output block
+  // (two take forward_tile, the third case's 48 channels a lone last block),
+  // with valid and same padding and channels off the vector width.
+  for (int width = 1; width <= 14; ++width) {
+    CAPTURE(width);
+    check_forward(convolution(16, 3, width, 16, 3, 3, 1, 1, 1, 1), 2);
+    check_forward(convolution(20, 4, width + 2, 32, 3, 3, 1, 1, 0, 0), 1);
+    check_forward(convolution(7, 1, width, 48, 1, 3, 1, 1, 0, 1), 1);
+  }
+}
+
 TEST_CASE("direct convolution matches the naive one on the cifar shapes") {
   check_forward(convolution(64, 32, 32, 64, 3, 1, 1), 1);
   check_forward(convolution(128, 16, 16, 128, 3, 1, 1), 1);

@@ -215,6 +215,64 @@ void forward_tile(const Tile<typename Operands::Element>& t) {
       }
 }
 
+// One output row of Columns pixels of a stride-1 convolution whose kernel is
+// 3 wide: each of the row's Columns + 2 input pixels is broadcast once and
+// meets the weights of the three taps kx it feeds, so a step takes 3 * Blocks +
+// Columns + 2 loads for 3 * Blocks * Columns multiply-adds, where forward_tile
+// takes 3 * (Blocks + Columns): the loads no longer outnumber the
+// multiply-adds a core issues beside them. For one output block, where
+// forward_tile has one broadcast per multiply-add: the 16-channel layers of
+// ResNet-20 ran their forward 2.65 -> 2.35 ms at batch 128.
+template <class Operands, int Blocks, int Columns>
+void forward_row_3wide(const Tile<typename Operands::Element>& t) {
+  using Element = typename Operands::Element;
+  constexpr int per_step = Operands::channels_per_step, width = 3;
+  __m512 acc[Blocks][Columns];
+#pragma GCC unroll 2
+  for (int j = 0; j < Blocks; ++j) {
+    const __m512 start = t.bias ? _mm512_loadu_ps(t.bias + j * channel_block) : _mm512_setzero_ps();
+#pragma GCC unroll 14
+    for (int c = 0; c < Columns; ++c) acc[j][c] = start;
+  }
+  for (int ib = 0; ib < t.in_blocks; ++ib) {
+    const int channels = ib + 1 == t.in_blocks ? t.last_channels : channel_block;
+    const int steps = (channels + per_step - 1) / per_step;
+    for (int ky = 0; ky < t.kernel_h; ++ky) {
+      const Element* row = t.x + ib * t.x_block + long(ky) * t.x_row;
+      const Element* w = t.w + (long(ib) * t.kernel_h + ky) * width * channel_block * channel_block;
+#pragma GCC unroll 1
+      for (int s = 0; s < steps; ++s) {
+        const int i = s * per_step;
+        typename Operands::Vector weight[Blocks][width];
+#pragma GCC unroll 2
+        for (int j = 0; j < Blocks; ++j)
+#pragma GCC unroll 3
+          for (int kx = 0; kx < width; ++kx)
+            weight[j][kx] =
+                Operands::weights(w + j * t.w_block + kx * channel_block * channel_block + tap_offset<Element>(i, 0));
+#pragma GCC unroll 16
+        for (int px = 0; px < Columns + width - 1; ++px) {
+          const typename Operands::Vector value = Operands::broadcast(row + long(px) * channel_block + i);
+#pragma GCC unroll 3
+          for (int kx = 0; kx < width; ++kx) {
+            const int c = px - kx;
+            if (c < 0 || c >= Columns) continue;
+#pragma GCC unroll 2
+            for (int j = 0; j < Blocks; ++j) acc[j][c] = Operands::multiply_add(acc[j][c], value, weight[j][kx]);
+          }
+        }
+      }
+    }
+  }
+#pragma GCC unroll 2
+  for (int j = 0; j < Blocks; ++j)
+#pragma GCC unroll 14
+    for (int c = 0; c < Columns; ++c) {
+      const __m512 sum = acc[j][c];
+      _mm512_storeu_ps(t.y + j * t.y_block + c * t.y_column, t.relu ? _mm512_max_ps(_mm512_setzero_ps(), sum) : sum);
+    }
+}
+
 // A tile holds at most 14 pixels: 2 blocks x 14 = 28 accumulators, leaving
 // registers for the two weight vectors. Rows above 1 serve narrow images
 // (width <= 7), whose single row would be too few accumulators to hide the
@@ -249,6 +307,24 @@ template <class Operands>
 TileKernel<Operands> tile_kernel(int blocks, int rows, int columns) {
   const int index = (rows - 1) * max_pixels + columns - 1;
   return blocks == 2 ? tile_table<Operands, 2>[index] : tile_table<Operands, 1>[index];
+}
+
+// forward_row_3wide for rows of 1 .. max_pixels columns of one output block.
+// With two blocks forward_tile already meets each broadcast with two weight
+// vectors, and its loads do not outnumber its multiply-adds.
+template <class Operands, int... Index>
+constexpr std::array<TileKernel<Operands>, sizeof...(Index)> make_row_table(std::integer_sequence<int, Index...>) {
+  return {&forward_row_3wide<Operands, 1, Index + 1>...};
+}
+template <class Operands>
+inline constexpr auto row_3wide_table = make_row_table<Operands>(std::make_integer_sequence<int, max_pixels>{});
+
+// The 3-wide row kernel for one output row of one block of a stride-1
+// convolution with a kernel 3 wide, or null.
+template <class Operands>
+TileKernel<Operands> row_3wide_kernel(const ConvGeometry& g, int blocks, int columns) {
+  if (g.stride_w != 1 || g.kernel_w != 3 || blocks != 1) return nullptr;
+  return row_3wide_table<Operands>[columns - 1];
 }
 
 // Where the kernel finds image n with its zero border. PaddedImages: in the
@@ -380,10 +456,13 @@ void forward(const BlockedConv& b, int batch, const Images& images, const typena
         const int tile_columns = tile + 1 == column_tiles ? last_columns : columns;
         t.x = x_image + long(oy) * g.stride_h * base.x_row + long(ox) * g.stride_w * channel_block;
         t.y = out.y + n * out.image + ob * out.block + oy * out.row + ox * out.column;
-        if (const TileKernel<Operands> kernel = tile_kernel<Operands>(blocks, band_rows, tile_columns)) {
+        const TileKernel<Operands> row_3wide = row_3wide_kernel<Operands>(g, blocks, tile_columns);
+        if (band_rows == 1 && row_3wide) {
+          row_3wide(t);
+        } else if (const TileKernel<Operands> kernel = tile_kernel<Operands>(blocks, band_rows, tile_columns)) {
           kernel(t);
         } else {
-          const TileKernel<Operands> row_kernel = tile_kernel<Operands>(blocks, 1, tile_columns);
+          const TileKernel<Operands> row_kernel = row_3wide ? row_3wide : tile_kernel<Operands>(blocks, 1, tile_columns);
           for (int r = 0; r < band_rows; ++r) {
             Tile<Element> row = t;
             row.x += long(r) * g.stride_h * base.x_row;
