@@ -1,5 +1,6 @@
-// Winograd F(2x2, 3x3): the forward and the input gradient equal the naive
-// convolution in double for every output size parity, padding, channel count off
+// Winograd F(2x2, 3x3) and, in float, F(4x4, 3x3): the forward and the input
+// gradient by either equal the naive convolution in double for every output
+// size (odd, one tile, less than one), padding, channel count off
 // the vector width, batch (images are grouped per work item, so batches that do
 // not divide the group) and epilogue; and the dispatch of ops<cpu> picks it where
 // its rule says.
@@ -8,8 +9,9 @@
 // inputs are standard normal and weights scaled by 1 / sqrt(Cin * 9), so every
 // output is of order 1 and one missing or doubled term (>= 1 / sqrt(Cin * 9),
 // 0.02 at 256 channels) is far outside it. The transforms add up to 16 terms
-// before the products, so Winograd's rounding error is larger than the direct
-// kernel's but still below 1e-5 here.
+// (F(2x2)) or 36 with coefficients up to 8 (F(4x4)) before the products, so
+// Winograd's rounding error is larger than the direct kernel's: below 1e-5
+// here for F(2x2), up to about 3e-5 for F(4x4) at 256 channels.
 //
 // The bf16 transforms (for the vdpbf16ps kernels) equal the tile-by-tile
 // reference of support/winograd_reference.hpp, which rounds the same float
@@ -51,6 +53,36 @@ std::vector<double> relu(std::vector<double> values) {
   return values;
 }
 
+// The forward by Winograd plan P: F(2x2, 3x3) (winograd::Plan) or F(4x4, 3x3)
+// (Plan4), whichever the dispatch would pick.
+template <class P>
+void winograd_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias, float* y,
+                      Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none) {
+  winograd_pass<float, P>(
+      g, batch, x, [&](const BlockedConv& b, float* packed) { pack_forward_weights(b, w, packed); }, bias, y, ws,
+      epilogue, ConvLayouts{});
+}
+
+template <class P>
+void check_forward_by(const ConvGeometry& g, int batch) {
+  CAPTURE(P::out_tile);
+  const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 1);
+  const std::vector<float> w = normal_values.kernel_weights(g, 2);
+  const std::vector<float> bias = normal_values(g.out_channels, 3);
+  Workspace<cpu> ws;
+  // Pre-filled, so an output pixel the transform never writes shows.
+  std::vector<float> y(std::size_t(long(batch) * g.out_channels * g.out_pixels()), 1e9f);
+  winograd_forward<P>(g, batch, x.data(), w.data(), bias.data(), y.data(), ws);
+  const double error = worst_error(y, naive_forward(g, batch, x, w, bias.data()));
+  CHECK(error <= tolerance);
+  std::fill(y.begin(), y.end(), 1e9f);
+  winograd_forward<P>(g, batch, x.data(), w.data(), nullptr, y.data(), ws);
+  CHECK(worst_error(y, naive_forward(g, batch, x, w, nullptr)) <= tolerance);
+  std::fill(y.begin(), y.end(), 1e9f);
+  winograd_forward<P>(g, batch, x.data(), w.data(), bias.data(), y.data(), ws, ConvEpilogue::relu);
+  CHECK(worst_error(y, relu(naive_forward(g, batch, x, w, bias.data()))) <= tolerance);
+}
+
 void check_forward(const ConvGeometry& g, int batch) {
   CAPTURE(g.in_channels);
   CAPTURE(g.out_channels);
@@ -59,22 +91,11 @@ void check_forward(const ConvGeometry& g, int batch) {
   CAPTURE(g.pad_top);
   CAPTURE(batch);
   REQUIRE(winograd_applicable(g));
-  const std::vector<float> x = normal_values(long(batch) * g.in_channels * g.in_pixels(), 1);
-  const std::vector<float> w = normal_values.kernel_weights(g, 2);
-  const std::vector<float> bias = normal_values(g.out_channels, 3);
-  Workspace<cpu> ws;
-  // Pre-filled, so an output pixel the transform never writes shows.
-  std::vector<float> y(std::size_t(long(batch) * g.out_channels * g.out_pixels()), 1e9f);
-  winograd_conv2d_forward(g, batch, x.data(), w.data(), bias.data(), y.data(), ws);
-  CHECK(worst_error(y, naive_forward(g, batch, x, w, bias.data())) <= tolerance);
-  std::fill(y.begin(), y.end(), 1e9f);
-  winograd_conv2d_forward(g, batch, x.data(), w.data(), nullptr, y.data(), ws);
-  CHECK(worst_error(y, naive_forward(g, batch, x, w, nullptr)) <= tolerance);
-  std::fill(y.begin(), y.end(), 1e9f);
-  winograd_conv2d_forward(g, batch, x.data(), w.data(), bias.data(), y.data(), ws, ConvEpilogue::relu);
-  CHECK(worst_error(y, relu(naive_forward(g, batch, x, w, bias.data()))) <= tolerance);
+  check_forward_by<winograd::Plan>(g, batch);
+  check_forward_by<winograd::Plan4>(g, batch);
 }
 
+// The input gradient is the forward of the transposed convolution, by either plan.
 void check_input_gradient(const ConvGeometry& g, int batch) {
   CAPTURE(g.in_channels);
   CAPTURE(g.out_channels);
@@ -83,10 +104,20 @@ void check_input_gradient(const ConvGeometry& g, int batch) {
   CAPTURE(batch);
   const std::vector<float> dy = normal_values(long(batch) * g.out_channels * g.out_pixels(), 4);
   const std::vector<float> w = normal_values.kernel_weights(g, 5);
+  const std::vector<double> want = naive_input_gradient(g, batch, dy, w);
+  const auto pack = [&](const BlockedConv& b, float* packed) { pack_transposed_weights(b, g, w.data(), packed); };
   Workspace<cpu> ws;
   std::vector<float> dx(std::size_t(long(batch) * g.in_channels * g.in_pixels()), 1e9f);
-  winograd_conv2d_backward_data(g, batch, dy.data(), w.data(), dx.data(), ws);
-  CHECK(worst_error(dx, naive_input_gradient(g, batch, dy, w)) <= tolerance);
+  winograd_pass<float, winograd::Plan>(transposed_convolution(g), batch, dy.data(), pack, nullptr, dx.data(), ws,
+                                       ConvEpilogue::none, ConvLayouts{});
+  CHECK(worst_error(dx, want) <= tolerance);
+  std::fill(dx.begin(), dx.end(), 1e9f);
+  winograd_pass<float, winograd::Plan4>(transposed_convolution(g), batch, dy.data(), pack, nullptr, dx.data(), ws,
+                                        ConvEpilogue::none, ConvLayouts{});
+  CHECK(worst_error(dx, want) <= tolerance);
+  std::fill(dx.begin(), dx.end(), 1e9f);
+  winograd_conv2d_backward_data(g, batch, dy.data(), w.data(), dx.data(), ws);  // as dispatched
+  CHECK(worst_error(dx, want) <= tolerance);
 }
 
 // Rounded, but not by nothing and by no more than bf16's precision allows.
@@ -199,18 +230,28 @@ TEST_CASE("LAMINAR_CONV values parse, and an unknown one is an error that names 
   CHECK(conv_choice_from("im2col") == ConvChoice::im2col);
   CHECK(conv_choice_from("direct") == ConvChoice::direct);
   CHECK(conv_choice_from("winograd") == ConvChoice::winograd);
+  CHECK(conv_choice_from("winograd4") == ConvChoice::winograd4);
   CHECK_THROWS_WITH_AS(conv_choice_from("wino"), doctest::Contains("LAMINAR_CONV=\"wino\""), Error);
 }
 
-TEST_CASE("winograd forward and input gradient are chosen for 3x3 stride-1 where Cin Cout / (Cin + Cout) >= 16") {
+TEST_CASE("float winograd forward and input gradient: F(4x4) from Cin Cout / (Cin + Cout) >= 8 where it saves multiplies, else F(2x2) from 16") {
   if (forced_conv_choice() != ConvChoice::automatic) return;  // the environment overrides the rule
-  CHECK(use_winograd(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::forward));
-  CHECK(use_winograd(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::backward_data));
-  CHECK(use_winograd(convolution(32, 32, 32, 32, 3, 1, 1), ConvPass::forward));
-  CHECK(use_winograd(convolution(24, 31, 31, 64, 3, 1, 1), ConvPass::forward));
-  CHECK_FALSE(use_winograd(convolution(16, 32, 32, 16, 3, 1, 1), ConvPass::forward));
+  const auto f4 = [](const ConvGeometry& g, ConvPass pass) {
+    return use_winograd(g, pass) && use_winograd4(pass == ConvPass::backward_data ? transposed_convolution(g) : g);
+  };
+  CHECK(f4(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::forward));
+  CHECK(f4(convolution(64, 15, 15, 256, 3, 1, 1), ConvPass::backward_data));
+  CHECK(f4(convolution(32, 32, 32, 32, 3, 1, 1), ConvPass::forward));
+  CHECK(f4(convolution(24, 31, 31, 64, 3, 1, 1), ConvPass::forward));
+  CHECK(f4(convolution(16, 32, 32, 16, 3, 1, 1), ConvPass::forward));
+  CHECK(f4(convolution(16, 32, 32, 32, 3, 1, 1), ConvPass::backward_data));
+  CHECK(f4(convolution(256, 3, 3, 256, 3, 1, 1), ConvPass::forward));  // one 4x4 tile: 36 multiplies for 4 tiles' 64
+  // 5x5 and 6x6 outputs: 4x4 tiles cover 8x8, as many multiplies as F(2x2)'s 3x3 tiles.
+  CHECK(use_winograd(convolution(32, 5, 5, 32, 3, 1, 1), ConvPass::forward));
+  CHECK_FALSE(use_winograd4(convolution(32, 5, 5, 32, 3, 1, 1)));
+  CHECK_FALSE(use_winograd(convolution(16, 6, 6, 16, 3, 1, 1), ConvPass::forward));
   CHECK_FALSE(use_winograd(convolution(3, 32, 32, 32, 3, 1, 1), ConvPass::forward));
-  CHECK_FALSE(use_winograd(convolution(16, 32, 32, 32, 3, 1, 1), ConvPass::backward_data));
+  CHECK_FALSE(use_winograd(convolution(8, 32, 32, 16, 3, 1, 1), ConvPass::forward));
   CHECK_FALSE(use_winograd(convolution(64, 16, 16, 64, 3, 2, 1), ConvPass::forward));
   CHECK_FALSE(use_winograd(convolution(64, 16, 16, 64, 1, 1, 0), ConvPass::forward));
 }

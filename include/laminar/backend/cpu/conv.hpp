@@ -431,20 +431,26 @@ void direct_conv2d_backward_weights(const ConvGeometry& g, int batch, const T* x
   unpack_weights(b, packed_dw, dw);
 }
 
-// --- Winograd F(2x2, 3x3) over the blocked layout ----------------------------------
+// --- Winograd F(2x2, 3x3) and F(4x4, 3x3) over the blocked layout ------------------
+
+// Whether a float forward (or the transposed convolution of an input gradient)
+// that runs as Winograd takes F(4x4, 3x3) rather than F(2x2, 3x3); defined
+// with the other choices below.
+inline bool use_winograd4(const ConvGeometry& run);
 
 #if defined(__AVX512F__)
 // One call's operands in the workspace (slot 0): the packed input and output
 // (where the input or output in `layouts` is planar, else empty), the blocked
-// weights, their transform (as Element), and the threads' tiles.
-template <class Element>
+// weights, their transform (as Element), and the threads' tiles, for a plan P
+// of F(2x2, 3x3) or F(4x4, 3x3).
+template <class Element, class P>
 struct WinogradOperands {
   float *input, *output, *weights;
   Element* transformed;
   float* tiles;
 
-  WinogradOperands(const winograd::Plan& p, int batch, Workspace<cpu>& ws, ConvLayouts layouts)
-      : input(ws.get<float>(std::size_t(winograd_workspace_floats<Element>(
+  WinogradOperands(const P& p, int batch, Workspace<cpu>& ws, ConvLayouts layouts)
+      : input(ws.get<float>(std::size_t(winograd_workspace_floats<Element, P>(
             p.g, batch, omp_get_max_threads(), layouts.input == Layout::planar,
             layouts.output == Layout::planar)))),
         output(input + (layouts.input == Layout::planar ? long(batch) * p.packed.input_image() : 0)),
@@ -455,41 +461,54 @@ struct WinogradOperands {
 
 // The tiles' source: a planar x packed into `packed` (with its zero border), a
 // blocked one read where it is, its windows cut at the edges.
-inline winograd::InputImages winograd_input(const winograd::Plan& p, int batch, const float* x, Layout layout,
-                                            float* packed) {
+template <class P>
+winograd::InputImages winograd_input(const P& p, int batch, const float* x, Layout layout, float* packed) {
   if (layout == Layout::blocked) return winograd::InputImages::blocked(p, x);
   pack_input(p.packed, batch, x, packed);
   return winograd::InputImages::packed(p, packed);
 }
 
-// Element is the transformed operands' type: float, or bf16_bits for the bf16
-// policy on the vdpbf16ps kernels (bf16_conv2d_forward).
-template <class Element = float>
-void winograd_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias,
-                             float* y, Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none,
-                             ConvLayouts layouts = {}) {
-  const winograd::Plan p(g);
-  const WinogradOperands<Element> o(p, batch, ws, layouts);
+// The convolution g (the forward pass, or the transposed convolution of an
+// input gradient, whose weights `pack` lays out) by the Winograd plan P.
+template <class Element, class P, class PackWeights>
+void winograd_pass(const ConvGeometry& g, int batch, const float* x, const PackWeights& pack, const float* bias,
+                   float* y, Workspace<cpu>& ws, ConvEpilogue epilogue, ConvLayouts layouts) {
+  const P p(g);
+  const WinogradOperands<Element, P> o(p, batch, ws, layouts);
   const bool blocked_y = layouts.output == Layout::blocked;
-  pack_forward_weights(p.packed, w, o.weights);
+  pack(p.packed, o.weights);
   winograd_conv_forward(p, batch, winograd_input(p, batch, x, layouts.input, o.input), o.weights, bias,
                         blocked_y ? y : o.output, o.transformed, o.tiles, epilogue);
   if (!blocked_y) unpack_output(p.output, batch, o.output, y);
 }
 
+// Element is the transformed operands' type: float, or bf16_bits for the bf16
+// policy on the vdpbf16ps kernels (bf16_conv2d_forward). Float passes that
+// use_winograd4 picks run as F(4x4, 3x3).
+template <class Element = float>
+void winograd_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias,
+                             float* y, Workspace<cpu>& ws, ConvEpilogue epilogue = ConvEpilogue::none,
+                             ConvLayouts layouts = {}) {
+  const auto pack = [&](const BlockedConv& b, float* packed) { pack_forward_weights(b, w, packed); };
+  if constexpr (std::is_same_v<Element, float>)
+    if (use_winograd4(g))
+      return winograd_pass<Element, winograd::Plan4>(g, batch, x, pack, bias, y, ws, epilogue, layouts);
+  winograd_pass<Element, winograd::Plan>(g, batch, x, pack, bias, y, ws, epilogue, layouts);
+}
+
 // The input gradient of a 3x3 stride-1 convolution is the 3x3 stride-1
-// convolution of dy with the flipped, transposed kernel.
+// convolution of dy with the flipped, transposed kernel: its input is dy (in
+// layouts.output) and its output dx (in layouts.input).
 template <class Element = float>
 void winograd_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,
                                    Workspace<cpu>& ws, ConvLayouts layouts = {}) {
-  const winograd::Plan p(transposed_convolution(g));
-  // The plan's input is dy (in layouts.output) and its output dx (in layouts.input).
-  const WinogradOperands<Element> o(p, batch, ws, {layouts.output, layouts.input});
-  const bool blocked_dx = layouts.input == Layout::blocked;
-  pack_transposed_weights(p.packed, g, w, o.weights);
-  winograd_conv_forward(p, batch, winograd_input(p, batch, dy, layouts.output, o.input), o.weights, nullptr,
-                        blocked_dx ? dx : o.output, o.transformed, o.tiles, ConvEpilogue::none);
-  if (!blocked_dx) unpack_output(p.output, batch, o.output, dx);
+  const ConvGeometry t = transposed_convolution(g);
+  const auto pack = [&](const BlockedConv& b, float* packed) { pack_transposed_weights(b, g, w, packed); };
+  const ConvLayouts swapped{layouts.output, layouts.input};
+  if constexpr (std::is_same_v<Element, float>)
+    if (use_winograd4(t))
+      return winograd_pass<Element, winograd::Plan4>(t, batch, dy, pack, nullptr, dx, ws, ConvEpilogue::none, swapped);
+  winograd_pass<Element, winograd::Plan>(t, batch, dy, pack, nullptr, dx, ws, ConvEpilogue::none, swapped);
 }
 
 // The weight and bias gradients of a 3x3 stride-1 convolution, the transformed
@@ -532,16 +551,19 @@ enum class ConvPass { forward, backward_data, backward_weights };
 
 // LAMINAR_CONV in the environment overrides the choice of algorithm for every
 // float convolution, for comparing them on a whole network: `im2col`, `direct`
-// (the direct kernels, no Winograd) or `winograd` (wherever it applies, direct
-// elsewhere). It is read once; any other value is an error.
-enum class ConvChoice { automatic, im2col, direct, winograd };
+// (the direct kernels, no Winograd), `winograd` (F(2x2, 3x3) wherever it
+// applies, direct elsewhere) or `winograd4` (the same with F(4x4, 3x3) for the
+// float forward and input gradient). It is read once; any other value is an
+// error.
+enum class ConvChoice { automatic, im2col, direct, winograd, winograd4 };
 
 inline ConvChoice conv_choice_from(const char* value) {
   if (!value || !*value) return ConvChoice::automatic;
   if (std::strcmp(value, "im2col") == 0) return ConvChoice::im2col;
   if (std::strcmp(value, "direct") == 0) return ConvChoice::direct;
   if (std::strcmp(value, "winograd") == 0) return ConvChoice::winograd;
-  throw Error(std::string("LAMINAR_CONV=\"") + value + "\": expected im2col, direct or winograd");
+  if (std::strcmp(value, "winograd4") == 0) return ConvChoice::winograd4;
+  throw Error(std::string("LAMINAR_CONV=\"") + value + "\": expected im2col, direct, winograd or winograd4");
 }
 
 inline ConvChoice forced_conv_choice() {
@@ -560,6 +582,22 @@ inline bool use_direct_conv(const ConvGeometry& g, ConvPass pass) {
 // (direct_conv2d_backward_data_phases) rather than im2col.
 inline bool use_gradient_phases(const ConvGeometry& g) {
   return forced_conv_choice() != ConvChoice::im2col && !has_transposed_convolution(g);
+}
+
+// Whether F(4x4, 3x3) pays for a float forward or input gradient whose
+// (transposed) convolution is `run`: from 16 -> 16 channels up
+// (Cin Cout / (Cin + Cout) >= 8), where its contraction, 36 multiplies per
+// channel pair for 16 outputs, beat both the direct kernel and F(2x2)'s 16 for
+// 4 on the Emerald Rapids Xeon of docs/benchmarks.md (2026-12-08: 16 -> 16 at
+// 32x32 2.07-2.72 ms against direct's 2.35-3.42, 64 -> 64 at 8x8 1.16-1.24
+// against F(2x2)'s 1.42-1.66), and only where its tiles take fewer multiplies
+// than F(2x2)'s: not on 5x5 and 6x6 outputs, whose 4x4 tiles cover 8x8.
+inline bool winograd4_pays(const ConvGeometry& run) {
+  if (!winograd_applicable(run)) return false;
+  const long product = long(run.in_channels) * run.out_channels, sum = run.in_channels + run.out_channels;
+  const long tiles2 = long((run.out_height + 1) / 2) * ((run.out_width + 1) / 2);
+  const long tiles4 = long((run.out_height + 3) / 4) * ((run.out_width + 3) / 4);
+  return product >= 8 * sum && 36 * tiles4 < 16 * tiles2;
 }
 
 // Whether a pass of g runs as Winograd F(2x2, 3x3) on transformed operands of
@@ -587,10 +625,22 @@ bool use_winograd(const ConvGeometry& g, ConvPass pass) {
   const long product = long(run.in_channels) * run.out_channels, sum = run.in_channels + run.out_channels;
   const long tiles = long((run.out_height + 1) / 2) * ((run.out_width + 1) / 2);
   switch (forced_conv_choice()) {
-    case ConvChoice::winograd: return true;
+    case ConvChoice::winograd:
+    case ConvChoice::winograd4: return true;
     case ConvChoice::automatic:
       if (pass == ConvPass::backward_weights) return product >= 8 * sum && 3 * 16 * tiles <= 2 * 9 * run.out_pixels();
+      if (std::is_same_v<Element, float> && winograd4_pays(run)) return true;
       return product >= threshold * sum;
+    default: return false;
+  }
+}
+
+// F(4x4, 3x3) for a float forward or transposed convolution `run` that runs as
+// Winograd, by default where winograd4_pays.
+inline bool use_winograd4(const ConvGeometry& run) {
+  switch (forced_conv_choice()) {
+    case ConvChoice::winograd4: return true;
+    case ConvChoice::automatic: return winograd4_pays(run);
     default: return false;
   }
 }

@@ -54,10 +54,14 @@ constexpr long floats_for(long n) {
   return (floats + channel_block - 1) / channel_block * channel_block;
 }
 
-// Extents of one call: the output in 2x2 tiles, the input packed with a zero
-// border wide enough for the last tile's 4x4 window (BlockedConv of a geometry
-// whose output is rounded up to even), and the per-thread buffers.
-struct Plan {
+// Extents of one call of F(Out x Out, 3x3): the output in Out x Out tiles, the
+// input packed with a zero border wide enough for the last tile's (Out + 2)^2
+// window (BlockedConv of a geometry whose output is rounded up to a multiple of
+// Out), and the per-thread buffers. Out is 2 (Plan, every pass and both
+// precisions) or 4 (float forward and input gradient, winograd4 below).
+template <int Out>
+struct PlanOf {
+  static constexpr int out_tile = Out, window = Out + 2, elements = window * window;
   ConvGeometry g;
   BlockedConv packed;  // of the rounded geometry: the input's layout
   BlockedConv output;  // of g: the output's layout
@@ -65,26 +69,28 @@ struct Plan {
   long tiles_per_image;
   int group;  // images per work item
 
-  explicit Plan(const ConvGeometry& geometry)
+  explicit PlanOf(const ConvGeometry& geometry)
       : g(geometry),
         packed(rounded(geometry)),
         output(geometry),
-        tiles_y((geometry.out_height + 1) / 2),
-        tiles_x((geometry.out_width + 1) / 2),
+        tiles_y((geometry.out_height + Out - 1) / Out),
+        tiles_x((geometry.out_width + Out - 1) / Out),
         tiles_per_image(long(tiles_y) * tiles_x),
-        group(int(std::max<long>(1, 64 / tiles_per_image))) {}
+        // About 64 tiles of 2x2, 32 of 4x4: a work item's transformed tiles
+        // stay in the core's L2 beside the weights.
+        group(int(std::max<long>(1, (Out == 2 ? 64 : 32) / tiles_per_image))) {}
 
   static ConvGeometry rounded(ConvGeometry g) {
-    g.out_height += g.out_height % 2;
-    g.out_width += g.out_width % 2;
+    g.out_height = (g.out_height + Out - 1) / Out * Out;
+    g.out_width = (g.out_width + Out - 1) / Out * Out;
     return g;
   }
   long group_tiles() const { return long(group) * tiles_per_image; }
   // Elements of one work item's transformed input, and floats of its sums.
-  long transformed_input() const { return long(tile_elements) * packed.in_blocks * group_tiles() * channel_block; }
-  long sums() const { return long(tile_elements) * packed.out_blocks * group_tiles() * channel_block; }
+  long transformed_input() const { return long(elements) * packed.in_blocks * group_tiles() * channel_block; }
+  long sums() const { return long(elements) * packed.out_blocks * group_tiles() * channel_block; }
   long transformed_weights() const {
-    return long(tile_elements) * packed.out_blocks * packed.in_blocks * channel_block * channel_block;
+    return long(elements) * packed.out_blocks * packed.in_blocks * channel_block * channel_block;
   }
   // One thread's buffer in floats: its transformed input as Element, padded to
   // a cache line, then its sums.
@@ -93,6 +99,9 @@ struct Plan {
     return floats_for<Element>(transformed_input()) + sums();
   }
 };
+
+using Plan = PlanOf<2>;
+using Plan4 = PlanOf<4>;
 
 // G g G^T, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], for input channel i
 // of one blocked weight block w (3, 3, 16 in, 16 out): u[xi] holds the 16
@@ -184,45 +193,52 @@ inline void transform_input_tile(__m512 d[4][4]) {
   }
 }
 
-// Where the input's tiles are read: the packed batch (Plan::packed's layout,
-// its zero border stored), or a blocked batch without the border
+// Where the input's tiles are read: the packed batch (the plan's packed
+// layout, its zero border stored), or a blocked batch without the border
 // (core/layout.hpp), whose windows are cut at the image's edges, the pixels
 // outside read as zero. Either way tile (ty, tx)'s window starts at
-// (origin_y + 2 ty, origin_x + 2 tx) of the stored rows and columns.
+// (origin_y + Out ty, origin_x + Out tx) of the stored rows and columns.
 struct InputImages {
   const float* x;
   long image, block, row;  // floats between images, channel blocks of an image, rows
   int origin_y, origin_x;
   int height, width;  // stored rows and columns
 
-  static InputImages packed(const Plan& p, const float* packed_x) {
+  template <class P>
+  static InputImages packed(const P& p, const float* packed_x) {
     const long row = long(p.packed.padded_width) * channel_block, block = p.packed.padded_height * row;
     return {packed_x, p.packed.in_blocks * block, block, row, 0, 0, p.packed.padded_height, p.packed.padded_width};
   }
-  static InputImages blocked(const Plan& p, const float* x) {
+  template <class P>
+  static InputImages blocked(const P& p, const float* x) {
     const long row = long(p.g.width) * channel_block, block = p.g.height * row;
     return {x, p.packed.in_blocks * block, block, row, -p.g.pad_top, -p.g.pad_left, p.g.height, p.g.width};
   }
 };
 
+// The Size x Size window at (y0, x0) of channel block ib of image n.
+template <int Size>
+inline void load_window(const InputImages& in, long n, int ib, int y0, int x0, __m512 d[Size][Size]) {
+  const float* block = in.x + n * in.image + ib * in.block;
+  if (y0 >= 0 && x0 >= 0 && y0 + Size <= in.height && x0 + Size <= in.width) {
+    const float* window = block + y0 * in.row + long(x0) * channel_block;
+    for (int r = 0; r < Size; ++r)
+      for (int c = 0; c < Size; ++c) d[r][c] = _mm512_loadu_ps(window + r * in.row + c * channel_block);
+    return;
+  }
+  for (int r = 0; r < Size; ++r)
+    for (int c = 0; c < Size; ++c) {
+      const int y = y0 + r, x = x0 + c;
+      d[r][c] = y >= 0 && x >= 0 && y < in.height && x < in.width
+                    ? _mm512_loadu_ps(block + y * in.row + long(x) * channel_block)
+                    : _mm512_setzero_ps();
+    }
+}
+
 // B^T d B of the 4x4 window of tile (ty, tx) of channel block ib of image n.
 inline void input_tile(const InputImages& in, long n, int ib, int ty, int tx, __m512 tile[tile_elements]) {
-  const float* block = in.x + n * in.image + ib * in.block;
-  const int y0 = in.origin_y + 2 * ty, x0 = in.origin_x + 2 * tx;
   __m512 d[4][4];
-  if (y0 >= 0 && x0 >= 0 && y0 + 4 <= in.height && x0 + 4 <= in.width) {
-    const float* window = block + y0 * in.row + long(x0) * channel_block;
-    for (int r = 0; r < 4; ++r)
-      for (int c = 0; c < 4; ++c) d[r][c] = _mm512_loadu_ps(window + r * in.row + c * channel_block);
-  } else {
-    for (int r = 0; r < 4; ++r)
-      for (int c = 0; c < 4; ++c) {
-        const int y = y0 + r, x = x0 + c;
-        d[r][c] = y >= 0 && x >= 0 && y < in.height && x < in.width
-                      ? _mm512_loadu_ps(block + y * in.row + long(x) * channel_block)
-                      : _mm512_setzero_ps();
-      }
-  }
+  load_window<4>(in, n, ib, in.origin_y + 2 * ty, in.origin_x + 2 * tx, d);
   transform_input_tile(d);
   for (int r = 0; r < 4; ++r)
     for (int c = 0; c < 4; ++c) tile[r * 4 + c] = d[r][c];
@@ -299,12 +315,13 @@ inline void transform_output(const Plan& p, const float* m, const float* bias, C
   }
 }
 
-// The 16 contractions of one work item: m[xi] (Cout/16, tiles, 16) =
+// The contractions of one work item, one per element xi of the transformed
+// tile (16 for F(2x2), 36 for F(4x4)): m[xi] (Cout/16, tiles, 16) =
 // U[xi] (Cout/16, Cin/16, 16, 16) applied to v[xi] (Cin/16, tiles, 16), as 1x1
 // convolutions in the direct kernel's tiles of up to 14 pixels and 2 output
 // blocks.
-template <class Operands>
-void contract(const Plan& p, const typename Operands::Element* u, const typename Operands::Element* v, long tiles,
+template <class Operands, class P>
+void contract(const P& p, const typename Operands::Element* u, const typename Operands::Element* v, long tiles,
               float* m) {
   using Element = typename Operands::Element;
   const int in_blocks = p.packed.in_blocks, out_blocks = p.packed.out_blocks;
@@ -320,7 +337,7 @@ void contract(const Plan& p, const typename Operands::Element* u, const typename
   base.kernel_h = base.kernel_w = base.stride_h = base.stride_w = 1;
   const int chunks = int((tiles + direct::max_pixels - 1) / direct::max_pixels);
   const int width = int((tiles + chunks - 1) / chunks);
-  for (int xi = 0; xi < tile_elements; ++xi) {
+  for (int xi = 0; xi < P::elements; ++xi) {
     const Element* v_xi = v + long(xi) * in_blocks * stride;
     const Element* u_xi = u + long(xi) * out_blocks * in_blocks * tap;
     float* m_xi = m + long(xi) * out_blocks * stride;
@@ -334,6 +351,162 @@ void contract(const Plan& p, const typename Operands::Element* u, const typename
         t.y = m_xi + long(ob) * stride + start * channel_block;
         direct::tile_kernel<Operands>(blocks, 1, columns)(t);
       }
+    }
+  }
+}
+
+// --- F(4x4, 3x3) ------------------------------------------------------------------
+//
+// Each 4x4 block of outputs from the 6x6 window around it, with the points
+// 0, 1, -1, 2, -2 and infinity (Lavin & Gray's F(4x4, 3x3)):
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0;
+//          0 2 -1 -2 1 0; 0 4 0 -5 0 1],
+//   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6;
+//        1/24 -1/12 1/6; 0 0 1],
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+// 36 multiplies per channel pair for 16 outputs, against F(2x2)'s 16 for 4
+// and the direct kernel's 144: the contraction, which bounds both at 16
+// channels, shrinks 1.78x; the transforms cost about as much per output. Float
+// forward and input gradient only; the transform's larger coefficients give a
+// few times F(2x2)'s rounding error, still that of the direct sum's order.
+
+// B^T x for one line x0 .. x5 of a 6x6 window.
+inline void input_transform_line(const __m512 x[6], __m512 out[6]) {
+  const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f);
+  out[0] = _mm512_fmadd_ps(four, x[0], _mm512_fnmadd_ps(five, x[2], x[4]));
+  out[1] = _mm512_fnmadd_ps(four, _mm512_add_ps(x[1], x[2]), _mm512_add_ps(x[3], x[4]));
+  out[2] = _mm512_fmadd_ps(four, _mm512_sub_ps(x[1], x[2]), _mm512_sub_ps(x[4], x[3]));
+  out[3] = _mm512_fmadd_ps(two, _mm512_sub_ps(x[3], x[1]), _mm512_sub_ps(x[4], x[2]));
+  out[4] = _mm512_fmadd_ps(two, _mm512_sub_ps(x[1], x[3]), _mm512_sub_ps(x[4], x[2]));
+  out[5] = _mm512_fmadd_ps(four, x[1], _mm512_fnmadd_ps(five, x[3], x[5]));
+}
+
+// G k for one line k0 .. k2 of a 3x3 kernel.
+inline void kernel_transform_line(const __m512 k[3], __m512 out[6]) {
+  const __m512 sum = _mm512_add_ps(k[0], k[2]);
+  const __m512 outer = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 24), k[0], _mm512_mul_ps(_mm512_set1_ps(1.0f / 6), k[2]));
+  const __m512 middle = _mm512_mul_ps(_mm512_set1_ps(1.0f / 12), k[1]);
+  out[0] = _mm512_mul_ps(_mm512_set1_ps(0.25f), k[0]);
+  out[1] = _mm512_mul_ps(_mm512_set1_ps(-1.0f / 6), _mm512_add_ps(sum, k[1]));
+  out[2] = _mm512_mul_ps(_mm512_set1_ps(-1.0f / 6), _mm512_sub_ps(sum, k[1]));
+  out[3] = _mm512_add_ps(outer, middle);
+  out[4] = _mm512_sub_ps(outer, middle);
+  out[5] = k[2];
+}
+
+// A^T m for one line m0 .. m5 of a 6x6 transformed tile.
+inline void output_transform_line(const __m512 m[6], __m512 out[4]) {
+  const __m512 a = _mm512_add_ps(m[1], m[2]), b = _mm512_sub_ps(m[1], m[2]);
+  const __m512 c = _mm512_add_ps(m[3], m[4]), d = _mm512_sub_ps(m[3], m[4]);
+  out[0] = _mm512_add_ps(_mm512_add_ps(m[0], a), c);
+  out[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d, b);
+  out[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), c, a);
+  out[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d, b), m[5]);
+}
+
+// packed_w (Cout/16, Cin/16, 3, 3, 16 in, 16 out) -> U (36 xi, Cout/16, Cin/16,
+// 16 in, 16 out): G g G^T for every kernel.
+inline void transform_weights(const Plan4& p, const float* packed_w, float* u) {
+  const int out_blocks = p.packed.out_blocks, in_blocks = p.packed.in_blocks;
+  const long tap = long(channel_block) * channel_block;
+  const long xi_stride = long(out_blocks) * in_blocks * tap;
+  const long blocks = long(out_blocks) * in_blocks;
+#pragma omp parallel for schedule(static) if (blocks >= 16)
+  for (long block = 0; block < blocks; ++block) {
+    const float* w = packed_w + block * 9 * tap;
+    float* out = u + block * tap;
+    for (int i = 0; i < channel_block; ++i) {
+      __m512 t[6][3];  // G g, column by column
+      for (int c = 0; c < 3; ++c) {
+        const __m512 k[3] = {_mm512_loadu_ps(w + (0 * 3 + c) * tap + i * channel_block),
+                             _mm512_loadu_ps(w + (1 * 3 + c) * tap + i * channel_block),
+                             _mm512_loadu_ps(w + (2 * 3 + c) * tap + i * channel_block)};
+        __m512 column[6];
+        kernel_transform_line(k, column);
+        for (int r = 0; r < 6; ++r) t[r][c] = column[r];
+      }
+      for (int r = 0; r < 6; ++r) {  // (G g) G^T
+        __m512 row[6];
+        kernel_transform_line(t[r], row);
+        for (int c = 0; c < 6; ++c) _mm512_storeu_ps(out + (r * 6 + c) * xi_stride + i * channel_block, row[c]);
+      }
+    }
+  }
+}
+
+// Images first .. first + count of the input -> v (36 xi, Cin/16, group tiles, 16).
+inline void transform_input(const Plan4& p, const InputImages& in, int first, int count, float* v) {
+  const BlockedConv& b = p.packed;
+  const long xi_stride = long(b.in_blocks) * p.group_tiles() * channel_block;
+  for (int n = 0; n < count; ++n)
+    for (int ib = 0; ib < b.in_blocks; ++ib) {
+      float* out = v + (long(ib) * p.group_tiles() + n * p.tiles_per_image) * channel_block;
+      for (int ty = 0; ty < p.tiles_y; ++ty)
+        for (int tx = 0; tx < p.tiles_x; ++tx) {
+          __m512 d[6][6];
+          load_window<6>(in, first + n, ib, in.origin_y + 4 * ty, in.origin_x + 4 * tx, d);
+          __m512 t[6][6];  // B^T d, column by column
+          for (int c = 0; c < 6; ++c) {
+            const __m512 column[6] = {d[0][c], d[1][c], d[2][c], d[3][c], d[4][c], d[5][c]};
+            __m512 transformed[6];
+            input_transform_line(column, transformed);
+            for (int r = 0; r < 6; ++r) t[r][c] = transformed[r];
+          }
+          float* tile = out + (long(ty) * p.tiles_x + tx) * channel_block;
+          for (int r = 0; r < 6; ++r) {  // (B^T d) B
+            __m512 row[6];
+            input_transform_line(t[r], row);
+            for (int c = 0; c < 6; ++c) _mm512_storeu_ps(tile + (r * 6 + c) * xi_stride, row[c]);
+          }
+        }
+    }
+}
+
+// m (36 xi, Cout/16, group tiles, 16) -> the images' blocked output, Y = A^T m A
+// plus bias, through the epilogue; the rows and columns a tile has past the
+// output's edge are dropped.
+inline void transform_output(const Plan4& p, const float* m, const float* bias, ConvEpilogue epilogue, int first,
+                             int count, float* packed_y) {
+  const ConvGeometry& g = p.g;
+  const int out_blocks = p.output.out_blocks;
+  const long xi_stride = long(out_blocks) * p.group_tiles() * channel_block;
+  const long y_row = long(g.out_width) * channel_block;
+  const long y_block = long(g.out_height) * y_row;
+  for (int ob = 0; ob < out_blocks; ++ob) {
+    __m512 offset = _mm512_setzero_ps();
+    if (bias) {
+      const int channels = std::min(channel_block, g.out_channels - ob * channel_block);
+      offset = _mm512_maskz_loadu_ps(__mmask16((1u << channels) - 1u), bias + ob * channel_block);
+    }
+    for (int n = 0; n < count; ++n) {
+      const float* in = m + (long(ob) * p.group_tiles() + n * p.tiles_per_image) * channel_block;
+      float* image = packed_y + (long(first + n) * out_blocks + ob) * y_block;
+      for (int ty = 0; ty < p.tiles_y; ++ty)
+        for (int tx = 0; tx < p.tiles_x; ++tx) {
+          const float* tile = in + (long(ty) * p.tiles_x + tx) * channel_block;
+          __m512 s[6][4];  // m A, row by row
+          for (int r = 0; r < 6; ++r) {
+            __m512 line[6];
+            for (int c = 0; c < 6; ++c) line[c] = _mm512_loadu_ps(tile + (r * 6 + c) * xi_stride);
+            output_transform_line(line, s[r]);
+          }
+          for (int c = 0; c < 4; ++c) {  // A^T (m A)
+            const int ox = 4 * tx + c;
+            if (ox >= g.out_width) break;
+            const __m512 column[6] = {s[0][c], s[1][c], s[2][c], s[3][c], s[4][c], s[5][c]};
+            __m512 outputs[4];
+            output_transform_line(column, outputs);
+            for (int r = 0; r < 4; ++r) {
+              const int oy = 4 * ty + r;
+              if (oy >= g.out_height) break;
+              const __m512 sum = _mm512_add_ps(outputs[r], offset);
+              // vmaxps returns its second operand when either is NaN: a NaN stays NaN.
+              const __m512 value =
+                  epilogue == ConvEpilogue::relu ? _mm512_maskz_max_ps(0xffff, _mm512_setzero_ps(), sum) : sum;
+              _mm512_storeu_ps(image + oy * y_row + long(ox) * channel_block, value);
+            }
+          }
+        }
     }
   }
 }
@@ -566,30 +739,31 @@ inline void transform_weight_gradient(const Plan& p, const float* du, float* pac
 // output where they are not the caller's own (a planar input or output; see
 // core/layout.hpp), blocked and transformed weights (as Element), and each
 // thread's tiles.
-template <class Element = float>
+template <class Element = float, class P = winograd::Plan>
 long winograd_workspace_floats(const ConvGeometry& g, int batch, int threads, bool packs_input = true,
                                bool packs_output = true) {
-  const winograd::Plan p(g);
+  const P p(g);
   return long(batch) * ((packs_input ? p.packed.input_image() : 0) + (packs_output ? p.output.output_image() : 0)) +
          p.packed.packed_weights() + winograd::floats_for<Element>(p.transformed_weights()) +
-         long(threads) * p.thread_floats<Element>();
+         long(threads) * p.template thread_floats<Element>();
 }
 
 // y_packed (N, Cout/16, OH, OW, 16) = the convolution of the input with the
-// kernel whose blocked form is packed_w, plus bias; the transformed operands
+// kernel whose blocked form is packed_w, plus bias, by F(2x2, 3x3) (P = Plan)
+// or F(4x4, 3x3) (Plan4, float only); the transformed operands
 // are Element (float, or bf16 where the compiler has vdpbf16ps), u holds
 // transformed_weights() of them, scratch each thread's thread_floats<Element>().
-template <class Element = float>
-void winograd_conv_forward(const winograd::Plan& p, int batch, const winograd::InputImages& input,
-                           const float* packed_w, const float* bias, float* packed_y, Element* u, float* scratch,
-                           ConvEpilogue epilogue) {
+template <class Element = float, class P = winograd::Plan>
+void winograd_conv_forward(const P& p, int batch, const winograd::InputImages& input, const float* packed_w,
+                           const float* bias, float* packed_y, Element* u, float* scratch, ConvEpilogue epilogue) {
   using Operands = typename winograd::operands_for<Element>::type;
   static_assert(std::is_same_v<typename Operands::Element, Element>, "no vdpbf16ps kernel for bf16 tiles");
+  static_assert(P::out_tile == 2 || std::is_same_v<Element, float>, "F(4x4, 3x3) is float only");
   winograd::transform_weights(p, packed_w, u);
   const int items = (batch + p.group - 1) / p.group;
 #pragma omp parallel
   {
-    float* buffer = scratch + long(omp_get_thread_num()) * p.thread_floats<Element>();
+    float* buffer = scratch + long(omp_get_thread_num()) * p.template thread_floats<Element>();
     Element* v = reinterpret_cast<Element*>(buffer);
     float* m = buffer + winograd::floats_for<Element>(p.transformed_input());
 #pragma omp for schedule(static)
