@@ -145,20 +145,32 @@ void check_weight_gradient(const ConvGeometry& g, int batch) {
   std::vector<double> want = exact.values;
   if constexpr (rounded) want = laminar_test::winograd_bf16_weight_gradient(g, batch, x, dy);
   const int previous = omp_get_max_threads();
-  for (int threads : {1, 2, 3}) {
-    CAPTURE(threads);
-    omp_set_num_threads(threads);
-    Workspace<cpu> ws;
-    std::vector<float> dw(want.size(), 1e9f), db(std::size_t(g.out_channels), 1e9f);
-    winograd_conv2d_backward_weights<Element>(g, batch, x.data(), dy.data(), dw.data(), db.data(), ws);
-    laminar_test::check_close(dw, want, exact.magnitudes, tolerance);
-    if (rounded) CHECK(near_bf16(relative_difference(dw, exact.values)));
-    laminar_test::check_close(db, dbias.values, dbias.magnitudes, tolerance);
-    std::vector<float> again(want.size(), 0.0f);
-    winograd_conv2d_backward_weights<Element>(g, batch, x.data(), dy.data(), again.data(),
-                                              static_cast<float*>(nullptr), ws);
-    CHECK(again == dw);
+  // As dispatched, and in float by each plan.
+  using Run = void (*)(const ConvGeometry&, int, const float*, const float*, float*, float*, Workspace<cpu>&,
+                       ConvLayouts);
+  std::vector<Run> runs{[](const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw, float* db,
+                           Workspace<cpu>& ws, ConvLayouts) {
+    winograd_conv2d_backward_weights<Element>(g, batch, x, dy, dw, db, ws);
+  }};
+  if constexpr (!rounded) {
+    runs.push_back(&winograd_weights_pass<float, winograd::Plan>);
+    runs.push_back(&winograd_weights_pass<float, winograd::Plan4>);
   }
+  for (std::size_t run = 0; run < runs.size(); ++run)
+    for (int threads : {1, 2, 3}) {
+      CAPTURE(run);
+      CAPTURE(threads);
+      omp_set_num_threads(threads);
+      Workspace<cpu> ws;
+      std::vector<float> dw(want.size(), 1e9f), db(std::size_t(g.out_channels), 1e9f);
+      runs[run](g, batch, x.data(), dy.data(), dw.data(), db.data(), ws, ConvLayouts{});
+      laminar_test::check_close(dw, want, exact.magnitudes, tolerance);
+      if (rounded) CHECK(near_bf16(relative_difference(dw, exact.values)));
+      laminar_test::check_close(db, dbias.values, dbias.magnitudes, tolerance);
+      std::vector<float> again(want.size(), 0.0f);
+      runs[run](g, batch, x.data(), dy.data(), again.data(), static_cast<float*>(nullptr), ws, ConvLayouts{});
+      CHECK(again == dw);
+    }
   omp_set_num_threads(previous);
 }
 
@@ -211,12 +223,15 @@ TEST_CASE("winograd weight gradient matches the naive sums at odd and even sizes
   check_weight_gradient<float>(convolution(3, 1, 1, 5, 3, 1, 1), 2);      // one output pixel
 }
 
-TEST_CASE("the weight gradient runs as winograd from 16 -> 16 channels on outputs of 4x4 up, in both precisions") {
+TEST_CASE("the weight gradient runs as winograd from 16 -> 16 channels on outputs of 4x4 up, and 3x3 by F(4x4) in float") {
   if (forced_conv_choice() != ConvChoice::automatic) return;  // the environment overrides the rule
   CHECK(use_winograd(convolution(16, 32, 32, 16, 3, 1, 1), ConvPass::backward_weights));
+  CHECK(use_winograd4(convolution(16, 32, 32, 16, 3, 1, 1)));
   CHECK(use_winograd(convolution(256, 7, 7, 256, 3, 1, 1), ConvPass::backward_weights));
   CHECK(use_winograd(convolution(64, 4, 4, 64, 3, 1, 1), ConvPass::backward_weights));
-  CHECK_FALSE(use_winograd(convolution(256, 3, 3, 256, 3, 1, 1), ConvPass::backward_weights));
+  // One 4x4 tile's 36 multiplies against the direct kernel's 81: F(4x4) only.
+  CHECK(use_winograd(convolution(256, 3, 3, 256, 3, 1, 1), ConvPass::backward_weights));
+  CHECK(use_winograd4(convolution(256, 3, 3, 256, 3, 1, 1)));
   CHECK_FALSE(use_winograd(convolution(3, 32, 32, 32, 3, 1, 1), ConvPass::backward_weights));
   CHECK_FALSE(use_winograd(convolution(64, 16, 16, 64, 3, 2, 1), ConvPass::backward_weights));
   CHECK(use_winograd<bf16_bits>(convolution(256, 7, 7, 256, 3, 1, 1), ConvPass::backward_weights));

@@ -511,13 +511,11 @@ void winograd_conv2d_backward_data(const ConvGeometry& g, int batch, const float
   winograd_pass<Element, winograd::Plan>(t, batch, dy, pack, nullptr, dx, ws, ConvEpilogue::none, swapped);
 }
 
-// The weight and bias gradients of a 3x3 stride-1 convolution, the transformed
-// tiles multiplied as Element: float, or bf16_bits on the vdpbf16ps kernels
-// (bf16_conv2d_backward_weights).
-template <class Element = float>
-void winograd_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
-                                      float* dbias, Workspace<cpu>& ws, ConvLayouts layouts = {}) {
-  const winograd::Plan p(g);
+// The weight and bias gradients of a 3x3 stride-1 convolution by the plan P.
+template <class Element, class P>
+void winograd_weights_pass(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw, float* dbias,
+                           Workspace<cpu>& ws, ConvLayouts layouts) {
+  const P p(g);
   const bool blocked_dy = layouts.output == Layout::blocked;
   const long input = layouts.input == Layout::blocked ? 0 : long(batch) * p.packed.input_image();
   const long output = blocked_dy ? 0 : long(batch) * p.output.output_image();
@@ -532,6 +530,18 @@ void winograd_conv2d_backward_weights(const ConvGeometry& g, int batch, const fl
   winograd_conv_backward_weights<Element>(p, batch, winograd_input(p, batch, x, layouts.input, packed_x), packed_dy,
                                           packed_dw, dbias, packed_dw + p.output.packed_weights());
   unpack_weights(p.output, packed_dw, dw);
+}
+
+// The weight and bias gradients of a 3x3 stride-1 convolution, the transformed
+// tiles multiplied as Element: float, or bf16_bits on the vdpbf16ps kernels
+// (bf16_conv2d_backward_weights). Float gradients that use_winograd4 picks run
+// as F(4x4, 3x3).
+template <class Element = float>
+void winograd_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
+                                      float* dbias, Workspace<cpu>& ws, ConvLayouts layouts = {}) {
+  if constexpr (std::is_same_v<Element, float>)
+    if (use_winograd4(g)) return winograd_weights_pass<Element, winograd::Plan4>(g, batch, x, dy, dw, dbias, ws, layouts);
+  winograd_weights_pass<Element, winograd::Plan>(g, batch, x, dy, dw, dbias, ws, layouts);
 }
 #endif
 
@@ -628,7 +638,12 @@ bool use_winograd(const ConvGeometry& g, ConvPass pass) {
     case ConvChoice::winograd:
     case ConvChoice::winograd4: return true;
     case ConvChoice::automatic:
-      if (pass == ConvPass::backward_weights) return product >= 8 * sum && 3 * 16 * tiles <= 2 * 9 * run.out_pixels();
+      if (pass == ConvPass::backward_weights) {
+        const long tiles4 = long((run.out_height + 3) / 4) * ((run.out_width + 3) / 4);
+        if (std::is_same_v<Element, float> && winograd4_pays(run) && 3 * 36 * tiles4 <= 2 * 9 * run.out_pixels())
+          return true;
+        return product >= 8 * sum && 3 * 16 * tiles <= 2 * 9 * run.out_pixels();
+      }
       if (std::is_same_v<Element, float> && winograd4_pays(run)) return true;
       return product >= threshold * sum;
     default: return false;

@@ -549,43 +549,42 @@ struct gradient_operands<bf16_bits> {
 
 // Tile slots of one channel block of a work item: its tiles, rounded up to
 // whole words (the last pair of an odd count has a zero second tile).
-template <class Element>
-long gradient_slots(const Plan& p) {
+template <class Element, class P>
+long gradient_slots(const P& p) {
   constexpr int per_word = gradient_operands<Element>::tiles_per_word;
   return (p.group_tiles() + per_word - 1) / per_word * per_word;
 }
 
 // One thread's tiles for the weight gradient, in floats: the transformed input
-// (16 xi, Cin/16, slots, 16) and output gradient (16 xi, Cout/16, slots, 16),
-// as Element, each padded to a cache line.
-template <class Element>
-long gradient_thread_floats(const Plan& p) {
-  const long slots = long(tile_elements) * gradient_slots<Element>(p) * channel_block;
+// (xi, Cin/16, slots, 16) and output gradient (xi, Cout/16, slots, 16), as
+// Element, each padded to a cache line.
+template <class Element, class P>
+long gradient_thread_floats(const P& p) {
+  const long slots = long(P::elements) * gradient_slots<Element>(p) * channel_block;
   return floats_for<Element>(slots * p.packed.in_blocks) + floats_for<Element>(slots * p.packed.out_blocks);
 }
 
-// Writes a channel block's transformed tiles, one tile (16 vectors, one per xi)
-// at a time in slot order, into (16 xi, slots, 16) Elements xi_stride apart;
-// bf16 tiles wait for their pair's second tile, finish() pads an odd count.
-template <class Element>
+// Writes a channel block's transformed tiles, one tile (Elements vectors, one
+// per xi) at a time in slot order, into (xi, slots, 16) Elements xi_stride
+// apart; bf16 tiles wait for their pair's second tile, finish() pads an odd count.
+template <class Element, int Elements>
 struct TileWriter {
   Element* out;
   long xi_stride;
   long slot = 0;
-  __m512 pending[tile_elements];
+  __m512 pending[std::is_same_v<Element, float> ? 1 : Elements];
 
   TileWriter(Element* first, long stride) : out(first), xi_stride(stride) {}
 
-  void put(const __m512 tile[tile_elements]) {
+  void put(const __m512 tile[Elements]) {
     if constexpr (std::is_same_v<Element, float>) {
-      for (int xi = 0; xi < tile_elements; ++xi)
-        _mm512_storeu_ps(out + xi * xi_stride + slot * channel_block, tile[xi]);
+      for (int xi = 0; xi < Elements; ++xi) _mm512_storeu_ps(out + xi * xi_stride + slot * channel_block, tile[xi]);
     } else {
 #if defined(__AVX512BF16__)
       if (slot % 2 == 0) {
-        for (int xi = 0; xi < tile_elements; ++xi) pending[xi] = tile[xi];
+        for (int xi = 0; xi < Elements; ++xi) pending[xi] = tile[xi];
       } else {
-        for (int xi = 0; xi < tile_elements; ++xi)
+        for (int xi = 0; xi < Elements; ++xi)
           store_interleaved(out + xi * xi_stride + (slot - 1) * channel_block, pending[xi], tile[xi]);
       }
 #endif
@@ -594,7 +593,7 @@ struct TileWriter {
   }
   void finish() {
     if (slot % gradient_operands<Element>::tiles_per_word == 0) return;
-    __m512 zero[tile_elements];
+    __m512 zero[Elements];
     for (__m512& z : zero) z = _mm512_setzero_ps();
     put(zero);
   }
@@ -619,22 +618,67 @@ inline void transform_gradient_tile(const __m512 dy[2][2], __m512 m[tile_element
   }
 }
 
-// Images first .. first + count of the input and packed_dy (the layout of
-// Plan::output) -> v (16 xi, Cin/16, slots, 16) and m (16 xi, Cout/16,
-// slots, 16) as gradient_slots lays them out; bias (Cout/16, 16) += the sum of
-// their dy.
-template <class Element>
-void transform_for_gradient(const Plan& p, const InputImages& in, const float* packed_dy, int first, int count,
+// A dY A^T for one 4x4 block of output-gradient vectors (zero past the
+// output's edge), A the transpose of F(4x4, 3x3)'s A^T: m[r * 6 + c].
+inline void transform_gradient_tile(const __m512 dy[4][4], __m512 m[36]) {
+  const auto line = [](const __m512 y[4], __m512 out[6]) {  // A y
+    const __m512 even = _mm512_add_ps(y[0], y[2]), odd = _mm512_add_ps(y[1], y[3]);
+    const __m512 even4 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), y[2], y[0]);
+    const __m512 odd8 = _mm512_fmadd_ps(_mm512_set1_ps(8.0f), y[3], _mm512_add_ps(y[1], y[1]));
+    out[0] = y[0];
+    out[1] = _mm512_add_ps(even, odd);
+    out[2] = _mm512_sub_ps(even, odd);
+    out[3] = _mm512_add_ps(even4, odd8);
+    out[4] = _mm512_sub_ps(even4, odd8);
+    out[5] = y[3];
+  };
+  __m512 t[6][4];  // A dY, column by column
+  for (int c = 0; c < 4; ++c) {
+    const __m512 column[4] = {dy[0][c], dy[1][c], dy[2][c], dy[3][c]};
+    __m512 out[6];
+    line(column, out);
+    for (int r = 0; r < 6; ++r) t[r][c] = out[r];
+  }
+  for (int r = 0; r < 6; ++r) line(t[r], m + r * 6);  // (A dY) A^T
+}
+
+// The transformed input tile (ty, tx) of channel block ib of image n: B^T d B
+// for F(2x2) (input_tile) or F(4x4).
+inline void transformed_input_tile(const Plan&, const InputImages& in, long n, int ib, int ty, int tx,
+                                   __m512 tile[16]) {
+  input_tile(in, n, ib, ty, tx, tile);
+}
+inline void transformed_input_tile(const Plan4&, const InputImages& in, long n, int ib, int ty, int tx,
+                                   __m512 tile[36]) {
+  __m512 d[6][6];
+  load_window<6>(in, n, ib, in.origin_y + 4 * ty, in.origin_x + 4 * tx, d);
+  __m512 t[6][6];  // B^T d, column by column
+  for (int c = 0; c < 6; ++c) {
+    const __m512 column[6] = {d[0][c], d[1][c], d[2][c], d[3][c], d[4][c], d[5][c]};
+    __m512 transformed[6];
+    input_transform_line(column, transformed);
+    for (int r = 0; r < 6; ++r) t[r][c] = transformed[r];
+  }
+  for (int r = 0; r < 6; ++r) input_transform_line(t[r], tile + r * 6);
+}
+
+// Images first .. first + count of the input and packed_dy (the layout of the
+// plan's output) -> v (xi, Cin/16, slots, 16) and m (xi, Cout/16, slots, 16)
+// as gradient_slots lays them out; bias (Cout/16, 16) += the sum of their dy.
+template <class Element, class P>
+void transform_for_gradient(const P& p, const InputImages& in, const float* packed_dy, int first, int count,
                             Element* v, Element* m, float* bias) {
+  constexpr int out = P::out_tile, elements = P::elements;
   const ConvGeometry& g = p.g;
   const long slots = gradient_slots<Element>(p);
   const long tiles = long(count) * p.tiles_per_image;
   for (int ib = 0; ib < p.packed.in_blocks; ++ib) {
-    TileWriter<Element> writer(v + long(ib) * slots * channel_block, long(p.packed.in_blocks) * slots * channel_block);
+    TileWriter<Element, elements> writer(v + long(ib) * slots * channel_block,
+                                         long(p.packed.in_blocks) * slots * channel_block);
     for (long k = 0; k < tiles; ++k) {
       const long n = first + k / p.tiles_per_image, t = k % p.tiles_per_image;
-      __m512 tile[tile_elements];
-      input_tile(in, n, ib, int(t / p.tiles_x), int(t % p.tiles_x), tile);
+      __m512 tile[elements];
+      transformed_input_tile(p, in, n, ib, int(t / p.tiles_x), int(t % p.tiles_x), tile);
       writer.put(tile);
     }
     writer.finish();
@@ -643,22 +687,22 @@ void transform_for_gradient(const Plan& p, const InputImages& in, const float* p
   const long row = long(g.out_width) * channel_block;
   const long dy_image_block = long(g.out_height) * row;
   for (int ob = 0; ob < out_blocks; ++ob) {
-    TileWriter<Element> writer(m + long(ob) * slots * channel_block, long(out_blocks) * slots * channel_block);
+    TileWriter<Element, elements> writer(m + long(ob) * slots * channel_block, long(out_blocks) * slots * channel_block);
     __m512 sum = _mm512_loadu_ps(bias + ob * channel_block);
     for (long k = 0; k < tiles; ++k) {
       const long n = first + k / p.tiles_per_image, t = k % p.tiles_per_image;
       const int ty = int(t / p.tiles_x), tx = int(t % p.tiles_x);
       const float* image = packed_dy + (n * out_blocks + ob) * dy_image_block;
-      __m512 dy[2][2];
-      for (int r = 0; r < 2; ++r)
-        for (int c = 0; c < 2; ++c) {
-          const int oy = 2 * ty + r, ox = 2 * tx + c;
+      __m512 dy[out][out];
+      for (int r = 0; r < out; ++r)
+        for (int c = 0; c < out; ++c) {
+          const int oy = out * ty + r, ox = out * tx + c;
           dy[r][c] = oy < g.out_height && ox < g.out_width
                          ? _mm512_loadu_ps(image + oy * row + long(ox) * channel_block)
                          : _mm512_setzero_ps();
           sum = _mm512_add_ps(sum, dy[r][c]);
         }
-      __m512 tile[tile_elements];
+      __m512 tile[elements];
       transform_gradient_tile(dy, tile);
       writer.put(tile);
     }
@@ -669,8 +713,8 @@ void transform_for_gradient(const Plan& p, const InputImages& in, const float* p
 
 // du (16 xi, Cout/16, Cin/16, 16 in, 16 out) += the outer products of v and m
 // (as transform_for_gradient writes them) over a work item of `tiles` tiles.
-template <class Element>
-void accumulate_weight_gradient(const Plan& p, const Element* v, const Element* m, long tiles, float* du) {
+template <class Element, class P>
+void accumulate_weight_gradient(const P& p, const Element* v, const Element* m, long tiles, float* du) {
   using Operands = typename gradient_operands<Element>::type;
   using Word = typename Operands::Word;
   constexpr int per_word = gradient_operands<Element>::tiles_per_word;
@@ -678,7 +722,7 @@ void accumulate_weight_gradient(const Plan& p, const Element* v, const Element* 
   using weights_kernel::tap_floats;
   const int in_blocks = p.packed.in_blocks, out_blocks = p.packed.out_blocks;
   const long stride = gradient_slots<Element>(p) * channel_block;  // Elements between channel blocks
-  const long items = long(tile_elements) * out_blocks * in_blocks;
+  const long items = long(P::elements) * out_blocks * in_blocks;
   for (long item = 0; item < items; ++item) {
     const long xi = item / (long(out_blocks) * in_blocks);
     const int ob = int(item / in_blocks % out_blocks), ib = int(item % in_blocks);
@@ -733,6 +777,47 @@ inline void transform_weight_gradient(const Plan& p, const float* du, float* pac
     }
 }
 
+// G^T dU G for F(4x4, 3x3), G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12
+// -1/12 0; 0 -1/6 -1/6 1/6 1/6 1], for every kernel: du (36 xi, Cout/16,
+// Cin/16, 16 in, 16 out) -> packed_dw (Cout/16, Cin/16, 3, 3, 16 in, 16 out).
+// A work-sharing loop: call it from inside a parallel region.
+inline void transform_weight_gradient(const Plan4& p, const float* du, float* packed_dw) {
+  const long tap = long(channel_block) * channel_block;
+  const long blocks = long(p.packed.out_blocks) * p.packed.in_blocks;
+  const long xi_stride = blocks * tap;
+  // G^T applied to six values.
+  const auto reduce = [](const __m512 a[6], __m512 out[3]) {
+    const __m512 sum12 = _mm512_add_ps(a[1], a[2]), sum34 = _mm512_add_ps(a[3], a[4]);
+    const __m512 sixth = _mm512_set1_ps(1.0f / 6);
+    out[0] = _mm512_fmadd_ps(_mm512_set1_ps(0.25f), a[0],
+                             _mm512_fmsub_ps(_mm512_set1_ps(1.0f / 24), sum34, _mm512_mul_ps(sixth, sum12)));
+    out[1] = _mm512_fmadd_ps(sixth, _mm512_sub_ps(a[2], a[1]),
+                             _mm512_mul_ps(_mm512_set1_ps(1.0f / 12), _mm512_sub_ps(a[3], a[4])));
+    out[2] = _mm512_fmadd_ps(sixth, _mm512_sub_ps(sum34, sum12), a[5]);
+  };
+#pragma omp for schedule(static)
+  for (long block = 0; block < blocks; ++block)
+    for (int i = 0; i < channel_block; ++i) {
+      __m512 d[6][6];
+      for (int r = 0; r < 6; ++r)
+        for (int c = 0; c < 6; ++c)
+          d[r][c] = _mm512_loadu_ps(du + (r * 6 + c) * xi_stride + block * tap + i * channel_block);
+      __m512 s[3][6];  // G^T dU, column by column
+      for (int c = 0; c < 6; ++c) {
+        const __m512 column[6] = {d[0][c], d[1][c], d[2][c], d[3][c], d[4][c], d[5][c]};
+        __m512 out[3];
+        reduce(column, out);
+        for (int r = 0; r < 3; ++r) s[r][c] = out[r];
+      }
+      for (int r = 0; r < 3; ++r) {  // (G^T dU) G
+        __m512 taps[3];
+        reduce(s[r], taps);
+        for (int c = 0; c < 3; ++c)
+          _mm512_storeu_ps(packed_dw + (block * 9 + r * 3 + c) * tap + i * channel_block, taps[c]);
+      }
+    }
+}
+
 }  // namespace winograd
 
 // Floats of workspace a Winograd convolution of g takes: the packed input and
@@ -779,27 +864,29 @@ void winograd_conv_forward(const P& p, int batch, const winograd::InputImages& i
 // Floats of workspace winograd_conv_backward_weights<Element> takes for
 // `threads` threads: each thread's transformed-domain gradient, bias sums and
 // tiles.
-template <class Element = float>
-long winograd_weights_scratch(const winograd::Plan& p, int threads) {
+template <class Element = float, class P = winograd::Plan>
+long winograd_weights_scratch(const P& p, int threads) {
   const long bias_floats = long(p.output.out_blocks) * channel_block;
   return long(threads) * (p.transformed_weights() + bias_floats + winograd::gradient_thread_floats<Element>(p));
 }
 
 // packed_dw (Cout/16, Cin/16, 3, 3, 16 in, 16 out) and dbias (Cout, or null),
 // both overwritten, = the gradients of the convolution of the input whose
-// output gradient is packed_dy (the layout of Plan::output),
-// the transformed tiles multiplied as Element (float, or bf16 on vdpbf16ps;
+// output gradient is packed_dy (the layout of the plan's output), by F(2x2)
+// (Plan) or, in float, F(4x4) (Plan4), the transformed tiles multiplied as
+// Element (float, or bf16 on vdpbf16ps;
 // the bias sums the float dy). Each thread takes a contiguous share of the work
 // items, transforms them and sums their products into its own
 // transformed-domain copy; the copies are added in thread order and
 // transformed back, so the result depends only on the thread count.
-template <class Element = float>
-void winograd_conv_backward_weights(const winograd::Plan& p, int batch, const winograd::InputImages& input,
+template <class Element = float, class P = winograd::Plan>
+void winograd_conv_backward_weights(const P& p, int batch, const winograd::InputImages& input,
                                     const float* packed_dy, float* packed_dw, float* dbias, float* scratch) {
+  static_assert(P::out_tile == 2 || std::is_same_v<Element, float>, "F(4x4, 3x3) is float only");
   const long du_floats = p.transformed_weights();
   const long bias_floats = long(p.output.out_blocks) * channel_block;
   const long thread_floats = du_floats + bias_floats + winograd::gradient_thread_floats<Element>(p);
-  const long v_floats = winograd::floats_for<Element>(long(winograd::tile_elements) * p.packed.in_blocks *
+  const long v_floats = winograd::floats_for<Element>(long(P::elements) * p.packed.in_blocks *
                                                       winograd::gradient_slots<Element>(p) * channel_block);
   const int items = (batch + p.group - 1) / p.group;
 #pragma omp parallel
