@@ -150,6 +150,23 @@ struct NormalizationFusion {
       }
     }
 
+    // Whether forward_deferred applies: a convolution and BatchNorm with no
+    // activation, whose output an enclosing op can evaluate inside its own pass.
+    static constexpr bool defers_output = has_convolution && !has_activation;
+
+    // Training forward without the normalisation pass: the convolution and the
+    // batch statistics, returning the output as the per-channel expression
+    // BatchNorm(u), for a ResidualAct to sum and activate in the pass it makes
+    // anyway. Backward is unchanged, as it reads u, never y.
+    auto forward_deferred(Context<B>& ctx, const T* x, int batch)
+      requires defers_output
+    {
+      T* u = convolution_out_.reserve(std::size_t(batch) * Mid::size);
+      convolution_.forward(ctx, x, u, batch);
+      norm_.statistics(true, u, batch, layout_of<Mid>(ctx));
+      return norm_.affine(u);
+    }
+
     // g = dy act'(z) with z = x_hat gamma + beta recomputed from the kept u; then
     // BatchNorm's backward from g (one reduction pass for sum(g), sum(g x_hat),
     // one pass writing du) and the convolution's own backward.

@@ -133,6 +133,26 @@ class Chain {
     return outputs_[depth - 1].data();
   }
 
+  // Whether the last op hands its output over as an expression (forward_deferred).
+  static constexpr bool defers_output = [] {
+    if constexpr (requires { std::tuple_element_t<depth - 1, layer_tuple>::defers_output; })
+      return std::tuple_element_t<depth - 1, layer_tuple>::defers_output;
+    else
+      return false;
+  }();
+
+  // forward, but the last op's output is returned as its expression and never
+  // written (see NormalizationFusion::forward_deferred); training only.
+  auto forward_deferred(Context<B>& ctx, const T* x, int batch)
+    requires defers_output
+  {
+    reserve(batch);
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (std::get<I>(layers_).forward(ctx, input_of<I>(x), outputs_[I].data(), batch), ...);
+    }(std::make_index_sequence<depth - 1>{});
+    return std::get<depth - 1>(layers_).forward_deferred(ctx, input_of<depth - 1>(x), batch);
+  }
+
   // Backpropagates dy through the layers of the last forward (whose input was x),
   // writing every parameter gradient and, unless dx is null, the input gradient.
   void backward(Context<B>& ctx, const T* x, const T* dy, T* dx, int batch) {

@@ -223,6 +223,26 @@ struct ResidualBlock {
       }
     }
 
+    // Whether the branch's last op can hand its output over unwritten.
+    static constexpr bool defers_branch = Chain<In, T, B, Layers...>::defers_output;
+
+    // terms, with the branch's output as an expression its last op never
+    // writes (Chain::forward_deferred): for ResidualAct's pass in training.
+    auto deferred_terms(Context<B>& ctx, const T* x, int batch)
+      requires defers_branch
+    {
+      auto b = branch_.forward_deferred(ctx, x, batch);
+      if constexpr (identity<In>) {
+        return std::pair{b, x};
+      } else if constexpr (explicit_shortcut) {
+        return std::pair{b, shortcut_.forward(ctx, x, batch)};
+      } else {
+        T* s = shortcut_out_.reserve(std::size_t(batch) * Out::size);
+        shortcut_.forward(ctx, x, s, batch);
+        return std::pair{b, static_cast<const T*>(s)};
+      }
+    }
+
     void forward(Context<B>& ctx, const T* x, T* y, int batch) {
       using namespace expr;
       const auto [b, s] = terms(ctx, x, batch);

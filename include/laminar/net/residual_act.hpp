@@ -47,7 +47,9 @@ struct ResidualAct {
 
 // forward:  one pass y = f(b + s) over the branch's output b and the
 //           shortcut's s. The sum s is kept only when f' needs it; for ReLU,
-//           Sigmoid and Tanh y is enough.
+//           Sigmoid and Tanh y is enough. Where the branch ends in Conv and
+//           BatchNorm (a basic block), training evaluates b = BatchNorm(u) in
+//           that pass too, and b is never written.
 // backward: one pass ds = dy f'(s or y), then the block's backward from ds
 //           (the branch, and the shortcut's gradient added to dx).
 template <class... Layers, class F>
@@ -92,6 +94,18 @@ struct ResidualAct<Residual<Layers...>, Activation<F>> {
     void assign_streams(std::uint32_t& next) { block_.assign_streams(next); }
 
     void forward(Context<B>& ctx, const T* x, T* y, int batch) {
+      using Runtime = typename Block::template Layer<In, T, B>;
+      if constexpr (Runtime::defers_branch && !keeps_sum) {
+        // The branch ends in Conv-BatchNorm: its normalisation happens here, in
+        // the pass that sums and activates, and its output is never written.
+        if (ctx.training) {
+          using Out = output<In>;
+          const auto [branch, shortcut] = block_.deferred_terms(ctx, x, batch);
+          ops<B>::eval(y, batch, Out::channels, Out::pixels,
+                       expr::map(activation::Value<F>{}, branch + expr::in(shortcut)), layout_of<Out>(ctx));
+          return;
+        }
+      }
       const auto [branch, shortcut] = block_.terms(ctx, x, batch);
       const long n = long(batch) * size;
       if constexpr (keeps_sum)
