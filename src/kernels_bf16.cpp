@@ -27,4 +27,6 @@ bool bf16_conv2d_backward_weights(const ConvGeometry& g, int batch, const float*
   return cpu_detail::bf16_conv2d_backward_weights(g, batch, x, dy, dw, dbias, ws, layouts);
 }
 
+bool bf16_prefers_planar() { return cpu_detail::bf16_prefers_planar(); }
+
 }  // namespace laminar::cpu_detail::kernels

@@ -211,3 +211,22 @@ TEST_CASE("changing the layout discards the last forward") {
   model.set_image_layout(Layout::planar);
   CHECK_THROWS_AS(model.backward(laminar_test::output_view<M>{dy.data(), 2}), Error);
 }
+
+TEST_CASE("a float model takes the backend's layout for its arithmetic unless one was set") {
+  using M = Model<ResidualNet, cpu, float>;
+  const Layout native = ops<cpu>::image_layout<float>;
+  // Planar where this machine's bf16 kernels read planar tensors (AMX, vdpbf16ps).
+  const Layout for_bf16 = native == Layout::blocked && !cpu_detail::kernels::bf16_prefers_planar() ? Layout::blocked
+                                                                                                   : Layout::planar;
+  CHECK(ops<cpu>::image_layout_for<float>(Arithmetic::bf16) == for_bf16);
+  M model(1);
+  CHECK(model.image_layout() == native);
+  model.set_arithmetic(Arithmetic::bf16);
+  CHECK(model.image_layout() == for_bf16);
+  model.set_arithmetic(Arithmetic::native);
+  CHECK(model.image_layout() == native);
+  CHECK(Model<ResidualNet, cpu, bf16>().image_layout() == for_bf16);
+  model.set_image_layout(Layout::blocked);  // chosen: it stays
+  model.set_arithmetic(Arithmetic::bf16);
+  CHECK(model.image_layout() == Layout::blocked);
+}

@@ -91,13 +91,21 @@ class Model : detail::RequireDevice<B> {
     if (arithmetic == Arithmetic::bf16 && !(std::is_same_v<T, float> && std::is_same_v<B, cpu>))
       throw Error("Model::set_arithmetic: bf16 arithmetic needs a float model on the cpu backend");
     context_.arithmetic = arithmetic;
+    // The backend's layout for the new arithmetic, unless set_image_layout chose one.
+    if (!layout_chosen_ && context_.images != default_image_layout()) {
+      context_.images = default_image_layout();
+      last_input_ = nullptr;
+      last_batch_ = 0;
+    }
   }
 
   // How the model keeps its image activations between layers (core/layout.hpp):
-  // by default the backend's choice (blocked for float on an AVX-512 cpu) where
-  // every layer can take it, else planar. Inputs, outputs and gradients at the
-  // model's edges are planar NCHW either way, and so are the results, up to
-  // the order of floating-point sums. Setting it discards the last forward.
+  // by default the backend's choice for the arithmetic (blocked for float on an
+  // AVX-512 cpu; planar for bf16 where the bf16 kernels read planar tensors)
+  // where every layer can take it, else planar. Inputs, outputs and gradients
+  // at the model's edges are planar NCHW either way, and so are the results,
+  // up to the order of floating-point sums. Setting it discards the last
+  // forward, and the layout then stays as set whatever the arithmetic.
   Layout image_layout() const { return context_.images; }
   void set_image_layout(Layout layout) {
     if (layout == Layout::blocked && !can_block())
@@ -106,6 +114,7 @@ class Model : detail::RequireDevice<B> {
                   (chain_type::layout_aware ? "backend (" + std::string(B::name) + ") has none"
                                             : "network has a layer that is not layout-aware"));
     context_.images = layout;
+    layout_chosen_ = true;
     last_input_ = nullptr;
     last_batch_ = 0;
   }
@@ -219,9 +228,9 @@ class Model : detail::RequireDevice<B> {
   static constexpr bool can_block() {
     return chain_type::layout_aware && requires { ops<B>::channel_block; };
   }
-  static constexpr Layout default_image_layout() {
+  Layout default_image_layout() const {
     if constexpr (can_block())
-      return ops<B>::template image_layout<T>;
+      return ops<B>::template image_layout_for<T>(context_.arithmetic);
     else
       return Layout::planar;
   }
@@ -247,6 +256,7 @@ class Model : detail::RequireDevice<B> {
   int last_batch_ = 0;
   // The edges' conversions where the network's input or output shape is kept blocked.
   Buffer<T, B> input_, output_, output_gradient_, input_gradient_;
+  bool layout_chosen_ = false;  // by set_image_layout, rather than the backend's default
 };
 
 }  // namespace laminar

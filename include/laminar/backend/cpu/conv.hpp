@@ -761,6 +761,14 @@ inline Bf16Kernels bf16_kernels() {
 #endif
 }
 
+// Whether the bf16 passes on this machine want planar tensors: the AMX kernels
+// read and write planar ones only (blocked ones would be converted at every
+// pass) and the vdpbf16ps packers transpose planar planes in registers; only
+// the emulated passes, the float kernels on rounded copies, take blocked
+// tensors as they are. A float model switched to bf16 arithmetic keeps its
+// activations planar where this holds (Model::set_arithmetic).
+inline bool bf16_prefers_planar() { return bf16_kernels() != Bf16Kernels::emulated; }
+
 inline void round_all_to_bf16(const float* in, long n, float* out) {
 #pragma omp parallel for schedule(static) if (n > (1l << 16))
   for (long i = 0; i < n; ++i) out[i] = round_to_bf16(in[i]);

@@ -45,13 +45,14 @@ void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, float alpha, 
 void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, double alpha, const double* a, int lda,
           const double* b, int ldb, double beta, double* c, int ldc);
 
-// conv.hpp's bf16_conv2d_*.
+// conv.hpp's bf16_conv2d_* and bf16_prefers_planar.
 void bf16_conv2d_forward(const ConvGeometry& g, int batch, const float* x, const float* w, const float* bias,
                          float* y, Workspace<cpu>& ws, ConvEpilogue epilogue, ConvLayouts layouts);
 void bf16_conv2d_backward_data(const ConvGeometry& g, int batch, const float* dy, const float* w, float* dx,
                                Workspace<cpu>& ws, ConvLayouts layouts);
 bool bf16_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
                                   float* dbias, Workspace<cpu>& ws, ConvLayouts layouts);
+bool bf16_prefers_planar();
 
 }  // namespace laminar::cpu_detail::kernels
 
@@ -64,6 +65,7 @@ namespace laminar::cpu_detail::kernels {
 using cpu_detail::bf16_conv2d_backward_data;
 using cpu_detail::bf16_conv2d_backward_weights;
 using cpu_detail::bf16_conv2d_forward;
+using cpu_detail::bf16_prefers_planar;
 using cpu_detail::conv2d_backward_data;
 using cpu_detail::conv2d_backward_weights;
 using cpu_detail::conv2d_forward;

@@ -517,6 +517,15 @@ struct ops<cpu> {
       Layout::planar;
 #endif
 
+  // The layout a model keeps its image activations in under `arithmetic`:
+  // image_layout<T>, but planar for bf16 arithmetic where this machine's bf16
+  // kernels read planar tensors (AMX, vdpbf16ps; see bf16_prefers_planar).
+  template <class T>
+  static Layout image_layout_for(Arithmetic arithmetic) {
+    if (arithmetic == Arithmetic::bf16 && cpu_detail::kernels::bf16_prefers_planar()) return Layout::planar;
+    return image_layout<T>;
+  }
+
   // out (N, C, pixels) in layout `to` = in in layout `from`; C a multiple of
   // channel_block where either is blocked.
   template <class T>
