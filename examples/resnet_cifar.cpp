@@ -115,10 +115,20 @@ int main(int argc, char** argv) try {
   const Recipe recipe = read_recipe(args, flags.epochs);
   args.finish();
   const auto data = examples::load_cifar10(flags);
+  const DownShortcut kind = recipe.shortcut == "A"   ? DownShortcut::zero_pad
+                        : recipe.shortcut == "D" ? DownShortcut::avg_pool
+                                                 : DownShortcut::projection;
+  const auto train = [&]<int Depth>() {
+    switch (kind) {
+      case DownShortcut::zero_pad: return train_network<Depth, DownShortcut::zero_pad>(recipe, flags, data, clock);
+      case DownShortcut::projection: return train_network<Depth, DownShortcut::projection>(recipe, flags, data, clock);
+      case DownShortcut::avg_pool: return train_network<Depth, DownShortcut::avg_pool>(recipe, flags, data, clock);
+    }
+  };
   switch (recipe.depth) {
-    case 20: train_depth<20>(recipe, flags, data, clock); break;
-    case 32: train_depth<32>(recipe, flags, data, clock); break;
-    default: train_depth<56>(recipe, flags, data, clock); break;
+    case 20: train.template operator()<20>(); break;
+    case 32: train.template operator()<32>(); break;
+    default: train.template operator()<56>(); break;
   }
   return 0;
 } catch (const std::exception& e) {

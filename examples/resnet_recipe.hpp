@@ -1,8 +1,10 @@
-// resnet_cifar's recipe (its flags) and the per-depth training functions. The
-// nine (depth, shortcut) networks are each their own type, too much for one
-// translation unit to compile in under 30 s, so resnet_cifar.cpp reads the
-// flags and resnet_cifar_depth_{20,32,56}.cpp each compile one depth's three
-// networks (resnet_train.hpp), in parallel under a parallel build.
+// resnet_cifar's recipe (its flags) and its training function per network.
+// The nine (depth, shortcut) networks are each their own type, too much for
+// one translation unit to compile in under 30 s (three of them took 32-35 s on
+// the Xeon of docs/benchmarks.md, 2026-12-08), so resnet_cifar.cpp reads the
+// flags and nine translation units, written by examples/CMakeLists.txt from
+// resnet_cifar_network.cpp.in, compile one network each (resnet_train.hpp),
+// in parallel under a parallel build.
 #pragma once
 
 #include <string>
@@ -27,16 +29,15 @@ struct Recipe {
 laminar::schedule::Schedule schedule_of(const Recipe& r, int epochs);
 void print_recipe(const Recipe& r, int epochs);
 
-// Trains ResNet-Depth with r's shortcut; defined in resnet_train.hpp,
-// instantiated in resnet_cifar_depth_<Depth>.cpp.
-template <int Depth>
-void train_depth(const Recipe& r, const examples::CifarFlags& flags, const laminar::data::Splits& data,
-                 const examples::Stopwatch& clock);
-extern template void train_depth<20>(const Recipe&, const examples::CifarFlags&, const laminar::data::Splits&,
-                                     const examples::Stopwatch&);
-extern template void train_depth<32>(const Recipe&, const examples::CifarFlags&, const laminar::data::Splits&,
-                                     const examples::Stopwatch&);
-extern template void train_depth<56>(const Recipe&, const examples::CifarFlags&, const laminar::data::Splits&,
-                                     const examples::Stopwatch&);
+// The downsampling blocks' shortcut: the paper's option A (zero-padded
+// identity), a strided 1x1 projection, or ResNet-D's average pool and 1x1
+// convolution (examples/resnet.hpp).
+enum class DownShortcut { zero_pad, projection, avg_pool };
+
+// Trains ResNet-Depth with the Kind shortcut; defined in resnet_train.hpp,
+// instantiated once per network in the translation units CMake writes.
+template <int Depth, DownShortcut Kind>
+void train_network(const Recipe& r, const examples::CifarFlags& flags, const laminar::data::Splits& data,
+                   const examples::Stopwatch& clock);
 
 }  // namespace resnet_cifar

@@ -1,5 +1,6 @@
 // The body of resnet_cifar's training: one network of the recipe, built,
-// trained and reported. Included by resnet_cifar_depth_<Depth>.cpp only.
+// trained and reported. Included only by the translation units written from
+// resnet_cifar_network.cpp.in, one network each.
 #pragma once
 
 #include <cstdio>
@@ -39,16 +40,28 @@ void train_net(const Recipe& r, const examples::CifarFlags& flags, const data::S
   examples::print_summary("resnet_cifar", history, clock);
 }
 
-// Each (depth, shortcut) pair is its own network type.
-template <int Depth>
-void train_depth(const Recipe& r, const examples::CifarFlags& flags, const data::Splits& data,
-                 const examples::Stopwatch& clock) {
-  if (r.shortcut == "A")
-    train_net<examples::ResNet<Depth, examples::ZeroPadDownBlock>>(r, flags, data, clock);
-  else if (r.shortcut == "D")
-    train_net<examples::ResNet<Depth, examples::AvgPoolDownBlock>>(r, flags, data, clock);
-  else
-    train_net<examples::ResNet<Depth, examples::ProjectionDownBlock>>(r, flags, data, clock);
+template <DownShortcut Kind>
+struct DownBlockOf;
+template <>
+struct DownBlockOf<DownShortcut::zero_pad> {
+  template <int Width>
+  using type = examples::ZeroPadDownBlock<Width>;
+};
+template <>
+struct DownBlockOf<DownShortcut::projection> {
+  template <int Width>
+  using type = examples::ProjectionDownBlock<Width>;
+};
+template <>
+struct DownBlockOf<DownShortcut::avg_pool> {
+  template <int Width>
+  using type = examples::AvgPoolDownBlock<Width>;
+};
+
+template <int Depth, DownShortcut Kind>
+void train_network(const Recipe& r, const examples::CifarFlags& flags, const data::Splits& data,
+                   const examples::Stopwatch& clock) {
+  train_net<examples::ResNet<Depth, DownBlockOf<Kind>::template type>>(r, flags, data, clock);
 }
 
 }  // namespace resnet_cifar
