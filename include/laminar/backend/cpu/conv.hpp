@@ -307,8 +307,8 @@ void direct_conv2d_backward_data(const ConvGeometry& g, int batch, const T* dy, 
   T* packed_w = ws.get<T>(std::size_t(t.packed_weights() + output + input));
   T* packed_dx = blocked_dx ? dx : packed_w + t.packed_weights();
   pack_transposed_weights(t, g, w, packed_w);
-  direct_forward_from(t, batch, dy, layouts.output, packed_w, nullptr, packed_dx, packed_w + t.packed_weights() + output,
-                      ConvEpilogue::none);
+  direct_forward_from(t, batch, dy, layouts.output, packed_w, nullptr, packed_dx,
+                      packed_w + t.packed_weights() + output, ConvEpilogue::none);
   if (!blocked_dx) unpack_output(t, batch, packed_dx, dx);
 }
 
@@ -540,7 +540,8 @@ template <class Element = float>
 void winograd_conv2d_backward_weights(const ConvGeometry& g, int batch, const float* x, const float* dy, float* dw,
                                       float* dbias, Workspace<cpu>& ws, ConvLayouts layouts = {}) {
   if constexpr (std::is_same_v<Element, float>)
-    if (use_winograd4(g)) return winograd_weights_pass<Element, winograd::Plan4>(g, batch, x, dy, dw, dbias, ws, layouts);
+    if (use_winograd4(g))
+      return winograd_weights_pass<Element, winograd::Plan4>(g, batch, x, dy, dw, dbias, ws, layouts);
   winograd_weights_pass<Element, winograd::Plan>(g, batch, x, dy, dw, dbias, ws, layouts);
 }
 #endif

@@ -462,7 +462,8 @@ void forward(const BlockedConv& b, int batch, const Images& images, const typena
         } else if (const TileKernel<Operands> kernel = tile_kernel<Operands>(blocks, band_rows, tile_columns)) {
           kernel(t);
         } else {
-          const TileKernel<Operands> row_kernel = row_3wide ? row_3wide : tile_kernel<Operands>(blocks, 1, tile_columns);
+          const TileKernel<Operands> row_kernel =
+              row_3wide ? row_3wide : tile_kernel<Operands>(blocks, 1, tile_columns);
           for (int r = 0; r < band_rows; ++r) {
             Tile<Element> row = t;
             row.x += long(r) * g.stride_h * base.x_row;

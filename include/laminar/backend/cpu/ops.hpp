@@ -397,7 +397,8 @@ void pool2d_forward_blocked(PoolKind kind, const PoolGeometry& g, int batch, con
           for (int kx = 0; kx < g.kernel_w; ++kx) {
             const T* v = window + (long(ky) * g.width + kx) * k;
 #pragma omp simd
-            for (int c = 0; c < k; ++c) acc[c] = kind == PoolKind::max ? (acc[c] < v[c] ? v[c] : acc[c]) : acc[c] + v[c];
+            for (int c = 0; c < k; ++c)
+              acc[c] = kind == PoolKind::max ? (acc[c] < v[c] ? v[c] : acc[c]) : acc[c] + v[c];
           }
         T* out = ys + (long(oy) * g.out_width + ox) * k;
 #pragma omp simd
@@ -765,8 +766,9 @@ struct ops<cpu> {
   template <class T, class A, class E>
   static void sum2_per_channel(T* first, T* second, int batch, int channels, long pixels, const A& a,
                                const E& b, Layout layout = Layout::planar) {
-    channel_sums2<cpu_detail::SecondSum::b>(static_cast<T*>(nullptr), batch, channels, pixels, a, b, layout,
-                                            [&](int c, auto sum_a, auto sum_b) { first[c] = T(sum_a), second[c] = T(sum_b); });
+    channel_sums2<cpu_detail::SecondSum::b>(
+        static_cast<T*>(nullptr), batch, channels, pixels, a, b, layout,
+        [&](int c, auto sum_a, auto sum_b) { first[c] = T(sum_a), second[c] = T(sum_b); });
   }
 
   // out = a, and first[c], second[c] the sums of a and of a * b over channel c,

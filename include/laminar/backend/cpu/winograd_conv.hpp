@@ -687,7 +687,8 @@ void transform_for_gradient(const P& p, const InputImages& in, const float* pack
   const long row = long(g.out_width) * channel_block;
   const long dy_image_block = long(g.out_height) * row;
   for (int ob = 0; ob < out_blocks; ++ob) {
-    TileWriter<Element, elements> writer(m + long(ob) * slots * channel_block, long(out_blocks) * slots * channel_block);
+    TileWriter<Element, elements> writer(m + long(ob) * slots * channel_block,
+                                         long(out_blocks) * slots * channel_block);
     __m512 sum = _mm512_loadu_ps(bias + ob * channel_block);
     for (long k = 0; k < tiles; ++k) {
       const long n = first + k / p.tiles_per_image, t = k % p.tiles_per_image;
